@@ -1,0 +1,7 @@
+//! modelseal: make ML model artifacts safe to ship (signed bundles) and safe to take in
+//! (sandboxed import of untrusted formats).
+//!
+//! See `ARCHITECTURE.md` for the map of modules and `docs/format.md` for the bundle format.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

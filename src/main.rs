@@ -1,0 +1,3 @@
+//! The `modelseal` command-line tool.
+
+fn main() {}
