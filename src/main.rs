@@ -1,3 +1,9 @@
-//! The `modelseal` command-line tool.
+//! The `modelseal` command-line tool (see `modelseal --help`).
 
-fn main() {}
+#![forbid(unsafe_code)]
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,56 @@
+//! Command-line interface: clap definitions and dispatch. Each command lives in its own
+//! module and calls one library function; this module only wires them together.
+
+mod exit;
+mod inspect;
+mod keygen;
+mod output;
+mod sign;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::{CliError, Exit};
+pub use output::Output;
+
+/// Sign, verify and safely import ML model artifacts.
+///
+/// Exit codes: 0 success; 1 verification failed or input refused; 2 usage error;
+/// 3 operational error (I/O, bad key file, …).
+#[derive(Debug, Parser)]
+#[command(name = "modelseal", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an Ed25519 signing key pair (NAME.key, NAME.pub).
+    Keygen(keygen::Args),
+    /// Package files or directories and metadata into a signed bundle.
+    Sign(sign::Args),
+    /// Verify a bundle against a trusted key; optionally extract it.
+    Verify(verify::Args),
+    /// Show a bundle's manifest and metadata (unverified unless --trust is given).
+    Inspect(inspect::Args),
+}
+
+/// Parse the command line, run the command and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => err.report(),
+    }
+}
