@@ -5,3 +5,11 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod bundle;
+pub mod canonical;
+pub mod digest;
+mod fsutil;
+pub mod keys;
+pub mod manifest;
+pub mod signing;
