@@ -733,3 +733,90 @@ impl VerifiedBundle {
         (self.file, self.entries, self.manifest_bytes, self.envelope)
     }
 }
+
+/// What a bundle *claims* about itself, read without checking any signature or digest
+/// (for `inspect` without `--trust`). Never use it to decide whether to trust a bundle.
+#[derive(Debug, Clone)]
+pub struct UnverifiedBundle {
+    /// The manifest as stored (strictly parsed, not verified).
+    pub manifest: Manifest,
+    /// Key ids named by the signatures (not verified).
+    pub claimed_signers: Vec<KeyId>,
+}
+
+/// Read a bundle's manifest and signature key ids without verifying anything beyond the
+/// container structure and the manifest's syntax.
+pub fn read_unverified(path: &Path) -> Result<UnverifiedBundle, VerifyError> {
+    let io = |source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let entries = zip::read_index(&file, ZipLimits::default()).map_err(|e| match e {
+        ZipError::Io(source) => io(source),
+        other => reject(other),
+    })?;
+    let n = entries.len();
+    let (Some(man_entry), Some(sig_entry)) = (n.checked_sub(2).map(|i| &entries[i]), entries.last()) else {
+        return Err(reject(Problem::MissingManifest));
+    };
+    if man_entry.name != MANIFEST_NAME {
+        return Err(reject(Problem::MissingManifest));
+    }
+    if sig_entry.name != SIGNATURES_NAME {
+        return Err(reject(Problem::MissingSignatures));
+    }
+    let manifest = Manifest::parse(&read_small(&file, man_entry, MANIFEST_NAME, manifest::MAX_MANIFEST_BYTES)?)
+        .map_err(reject)?;
+    let envelope = SignatureEnvelope::parse(&read_small(&file, sig_entry, SIGNATURES_NAME, signing::MAX_ENVELOPE_BYTES)?)
+        .map_err(reject)?;
+    Ok(UnverifiedBundle {
+        manifest,
+        claimed_signers: envelope.signatures.iter().map(|s| s.key_id).collect(),
+    })
+}
+
+impl Problem {
+    /// A stable identifier of the kind of problem (for `--json` output and scripts).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::Container(z) => match z {
+                ZipError::Io(_) => "io",
+                ZipError::NoEndRecord => "no-end-record",
+                ZipError::TrailingData(_) => "trailing-data",
+                ZipError::ArchiveComment(_) => "archive-comment",
+                ZipError::EndRecords(_) => "bad-end-records",
+                ZipError::CentralDirectoryLocation(_) => "central-directory-location",
+                ZipError::TooLarge(_) => "too-large",
+                ZipError::CentralHeader { .. } => "bad-central-header",
+                ZipError::NonUtf8Name(_) => "non-utf8-name",
+                ZipError::Encrypted(_) => "encrypted-member",
+                ZipError::UnsupportedMethod { .. } => "unsupported-compression",
+                ZipError::UnsupportedFlags { .. } => "unsupported-flags",
+                ZipError::NotCanonical { .. } => "non-canonical-header",
+                ZipError::PrependedData(_) => "prepended-data",
+                ZipError::Gap { .. } => "gap",
+                ZipError::Overlap(_) => "overlap",
+                ZipError::LocalHeaderMismatch { .. } => "local-central-mismatch",
+                ZipError::DuplicateName(_) => "duplicate-member",
+                ZipError::Sizes { .. } => "impossible-sizes",
+                ZipError::Truncated(_) => "truncated",
+            },
+            Problem::MissingManifest => "missing-manifest",
+            Problem::MissingSignatures => "missing-signatures",
+            Problem::MetadataTooLarge { .. } => "metadata-too-large",
+            Problem::Signatures(_) => "bad-signatures-file",
+            Problem::InvalidSignature(_) => "invalid-signature",
+            Problem::NoTrustedSignature { .. } => "no-trusted-signature",
+            Problem::Policy(_) => "policy",
+            Problem::Manifest(_) => "bad-manifest",
+            Problem::BadMemberName { .. } => "bad-member-name",
+            Problem::UnlistedMember(_) => "unlisted-member",
+            Problem::MissingFile(_) => "missing-file",
+            Problem::SizeMismatch { .. } => "size-mismatch",
+            Problem::DigestMismatch(_) => "digest-mismatch",
+            Problem::CrcMismatch(_) => "crc-mismatch",
+            Problem::Corrupt { .. } => "corrupt-member",
+        }
+    }
+}

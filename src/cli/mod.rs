@@ -5,7 +5,9 @@ mod exit;
 mod inspect;
 mod keygen;
 mod output;
+mod progress;
 mod sign;
+mod trust;
 mod verify;
 
 use std::process::ExitCode;
