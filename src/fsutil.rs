@@ -88,7 +88,7 @@ mod tests {
         let dest = dir.path().join("out.bin");
         {
             let t = TempOutput::new(&dest).unwrap();
-            (&*t.file()).write_all(b"partial").unwrap();
+            t.file().write_all(b"partial").unwrap();
         }
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         write_atomic(&dest, b"whole", 0o640).unwrap();

@@ -200,7 +200,7 @@ impl Walker<'_> {
                 .to_str()
                 .ok_or_else(|| CollectError::NonUtf8Name(path.clone()))?
                 .to_string();
-            if self.options.exclude.iter().any(|x| *x == name) {
+            if self.options.exclude.contains(&name) {
                 continue;
             }
             let meta = self.metadata(&path)?;
@@ -284,7 +284,7 @@ mod tests {
         fs::create_dir(&m).unwrap();
         fs::write(m.join("a"), b"1").unwrap();
         symlink("/etc/passwd", m.join("link")).unwrap();
-        let err = collect(&[m.clone()], &CollectOptions::default()).unwrap_err();
+        let err = collect(std::slice::from_ref(&m), &CollectOptions::default()).unwrap_err();
         assert!(
             matches!(err, CollectError::Symlink(ref p) if p.ends_with("link")),
             "{err}"
@@ -292,18 +292,18 @@ mod tests {
         fs::remove_file(m.join("link")).unwrap();
 
         fs::write(m.join("A"), b"2").unwrap();
-        let err = collect(&[m.clone()], &CollectOptions::default()).unwrap_err();
+        let err = collect(std::slice::from_ref(&m), &CollectOptions::default()).unwrap_err();
         assert!(matches!(err, CollectError::CaseCollision(..)), "{err}");
         fs::remove_file(m.join("A")).unwrap();
 
         fs::write(m.join("x:y"), b"3").unwrap();
-        let err = collect(&[m.clone()], &CollectOptions::default()).unwrap_err();
+        let err = collect(std::slice::from_ref(&m), &CollectOptions::default()).unwrap_err();
         assert!(matches!(err, CollectError::InvalidName { .. }), "{err}");
         fs::remove_file(m.join("x:y")).unwrap();
 
         let bad = std::ffi::OsStr::from_bytes_compat(b"bad\xff");
         fs::write(m.join(bad), b"4").unwrap();
-        let err = collect(&[m.clone()], &CollectOptions::default()).unwrap_err();
+        let err = collect(std::slice::from_ref(&m), &CollectOptions::default()).unwrap_err();
         assert!(matches!(err, CollectError::NonUtf8Name(_)), "{err}");
         fs::remove_file(m.join(bad)).unwrap();
 
@@ -313,7 +313,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
-        let err = collect(&[m.clone()], &CollectOptions::default()).unwrap_err();
+        let err = collect(std::slice::from_ref(&m), &CollectOptions::default()).unwrap_err();
         assert!(matches!(err, CollectError::SpecialFile(_)), "{err}");
         fs::remove_file(&fifo).unwrap();
 

@@ -483,13 +483,13 @@ fn read_small(
     if out.len() as u64 != e.size || crc32fast::hash(&out) != e.crc32 {
         return Err(reject(Problem::CrcMismatch(name.into())));
     }
-    if let Some(inner) = reader.total_in() {
-        if inner != e.compressed_size {
-            return Err(reject(Problem::Corrupt {
-                name: name.into(),
-                detail: "compressed data does not end where the member ends".into(),
-            }));
-        }
+    if let Some(inner) = reader.total_in()
+        && inner != e.compressed_size
+    {
+        return Err(reject(Problem::Corrupt {
+            name: name.into(),
+            detail: "compressed data does not end where the member ends".into(),
+        }));
     }
     Ok(out)
 }
@@ -757,7 +757,9 @@ pub fn read_unverified(path: &Path) -> Result<UnverifiedBundle, VerifyError> {
         other => reject(other),
     })?;
     let n = entries.len();
-    let (Some(man_entry), Some(sig_entry)) = (n.checked_sub(2).map(|i| &entries[i]), entries.last()) else {
+    let (Some(man_entry), Some(sig_entry)) =
+        (n.checked_sub(2).map(|i| &entries[i]), entries.last())
+    else {
         return Err(reject(Problem::MissingManifest));
     };
     if man_entry.name != MANIFEST_NAME {
@@ -766,10 +768,20 @@ pub fn read_unverified(path: &Path) -> Result<UnverifiedBundle, VerifyError> {
     if sig_entry.name != SIGNATURES_NAME {
         return Err(reject(Problem::MissingSignatures));
     }
-    let manifest = Manifest::parse(&read_small(&file, man_entry, MANIFEST_NAME, manifest::MAX_MANIFEST_BYTES)?)
-        .map_err(reject)?;
-    let envelope = SignatureEnvelope::parse(&read_small(&file, sig_entry, SIGNATURES_NAME, signing::MAX_ENVELOPE_BYTES)?)
-        .map_err(reject)?;
+    let manifest = Manifest::parse(&read_small(
+        &file,
+        man_entry,
+        MANIFEST_NAME,
+        manifest::MAX_MANIFEST_BYTES,
+    )?)
+    .map_err(reject)?;
+    let envelope = SignatureEnvelope::parse(&read_small(
+        &file,
+        sig_entry,
+        SIGNATURES_NAME,
+        signing::MAX_ENVELOPE_BYTES,
+    )?)
+    .map_err(reject)?;
     Ok(UnverifiedBundle {
         manifest,
         claimed_signers: envelope.signatures.iter().map(|s| s.key_id).collect(),

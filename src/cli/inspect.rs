@@ -45,8 +45,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let trust = TrustArg::load(&args.trust)?;
         let options = VerifyOptions::default();
         let v = bundle::verify(&args.bundle, trust.policy(), &options).map_err(|e| {
-            let mut err = CliError::new(Exit::Rejected, format!("{} does not verify", args.bundle.display()));
-            err.lines.extend(e.problems().iter().map(ToString::to_string));
+            let mut err = CliError::new(
+                Exit::Rejected,
+                format!("{} does not verify", args.bundle.display()),
+            );
+            err.lines
+                .extend(e.problems().iter().map(ToString::to_string));
             if e.problems().is_empty() {
                 err.lines.push(e.to_string());
             }
@@ -75,7 +79,10 @@ fn print_human(r: &Report<'_>) {
         println!("VERIFIED bundle {}", r.bundle.display());
         println!("signed by: {}", r.signers.join(", "));
     } else {
-        println!("UNVERIFIED bundle {} (pass --trust K.pub to verify)", r.bundle.display());
+        println!(
+            "UNVERIFIED bundle {} (pass --trust K.pub to verify)",
+            r.bundle.display()
+        );
         println!("claims to be signed by: {}", r.signers.join(", "));
     }
     println!("name:      {}", m.name);

@@ -38,7 +38,11 @@ pub struct Args {
     #[arg(long, value_name = "K.key")]
     pub key: PathBuf,
     /// Output bundle (with --add-signature: defaults to replacing BUNDLE in place).
-    #[arg(long, value_name = "BUNDLE.zip", required_unless_present = "add_signature")]
+    #[arg(
+        long,
+        value_name = "BUNDLE.zip",
+        required_unless_present = "add_signature"
+    )]
     pub out: Option<PathBuf>,
     /// Model name (default: the first PATH's name). Letters, digits, `.`, `_`, `-`, `+`.
     #[arg(long)]
@@ -99,7 +103,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(bundle) = &args.add_signature {
         return countersign(&args, bundle, &key);
     }
-    let out_path = args.out.clone().ok_or_else(|| CliError::usage("--out is required"))?;
+    let out_path = args
+        .out
+        .clone()
+        .ok_or_else(|| CliError::usage("--out is required"))?;
     let name = match &args.name {
         Some(n) => n.clone(),
         None => default_name(&args.paths)?,
@@ -149,13 +156,21 @@ pub fn run(args: Args) -> Result<(), CliError> {
 }
 
 fn countersign(args: &Args, bundle_path: &Path, key: &keys::SecretKey) -> Result<(), CliError> {
-    let out_path = args.out.clone().unwrap_or_else(|| bundle_path.to_path_buf());
+    let out_path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| bundle_path.to_path_buf());
     let trust = match &args.trust {
         Some(t) => Some(TrustArg::load(std::slice::from_ref(t))?),
         None => None,
     };
-    let summary = bundle::add_signature(bundle_path, key, &out_path, trust.as_ref().map(|t| t.policy()))
-        .map_err(sign_error)?;
+    let summary = bundle::add_signature(
+        bundle_path,
+        key,
+        &out_path,
+        trust.as_ref().map(|t| t.policy()),
+    )
+    .map_err(sign_error)?;
     let out = Output { json: args.json };
     if out.json {
         return out.print_json(&serde_json::json!({
@@ -178,8 +193,12 @@ fn countersign(args: &Args, bundle_path: &Path, key: &keys::SecretKey) -> Result
 fn sign_error(e: bundle::SignError) -> CliError {
     match e {
         bundle::SignError::Countersign(inner) => {
-            let mut err = CliError::new(Exit::Rejected, "cannot countersign: the bundle does not verify");
-            err.lines.extend(inner.problems().iter().map(ToString::to_string));
+            let mut err = CliError::new(
+                Exit::Rejected,
+                "cannot countersign: the bundle does not verify",
+            );
+            err.lines
+                .extend(inner.problems().iter().map(ToString::to_string));
             if inner.problems().is_empty() {
                 err.lines.push(inner.to_string());
             }
@@ -195,34 +214,60 @@ fn sign_error(e: bundle::SignError) -> CliError {
 
 /// The bundle name from the first input: its file stem or directory name, made safe.
 fn default_name(paths: &[PathBuf]) -> Result<String, CliError> {
-    let first = paths.first().ok_or_else(|| CliError::usage("no PATH given"))?;
+    let first = paths
+        .first()
+        .ok_or_else(|| CliError::usage("no PATH given"))?;
     let canonical = std::fs::canonicalize(first).unwrap_or_else(|_| first.clone());
     let stem = if canonical.is_dir() {
         canonical.file_name()
     } else {
         canonical.file_stem()
     };
-    let raw = stem.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let raw = stem
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let cleaned: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-+".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    let cleaned = cleaned.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    let cleaned = cleaned
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
     manifest::validate_label("name", &cleaned)
         .map(|()| cleaned)
-        .map_err(|_| CliError::usage(format!("cannot derive a bundle name from {}", first.display())).hint("pass --name NAME"))
+        .map_err(|_| {
+            CliError::usage(format!(
+                "cannot derive a bundle name from {}",
+                first.display()
+            ))
+            .hint("pass --name NAME")
+        })
 }
 
 fn read_metadata(path: Option<&Path>) -> Result<Map<String, Value>, CliError> {
     let Some(path) = path else {
         return Ok(Map::new());
     };
-    let bytes = std::fs::read(path).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
-    let value = canonical::parse_value_lenient_format(&bytes, "metadata file", manifest::MAX_METADATA_BYTES)
-        .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
+    let value = canonical::parse_value_lenient_format(
+        &bytes,
+        "metadata file",
+        manifest::MAX_METADATA_BYTES,
+    )
+    .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(CliError::failure(format!("{}: metadata must be a JSON object", path.display()))),
+        _ => Err(CliError::failure(format!(
+            "{}: metadata must be a JSON object",
+            path.display()
+        ))),
     }
 }
 
@@ -232,10 +277,11 @@ fn created_time(arg: Option<&str>) -> Result<SystemTime, CliError> {
             .map_err(|e| CliError::usage(format!("--created {text:?}: {e}")));
     }
     if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
-        let secs: u64 = epoch
-            .trim()
-            .parse()
-            .map_err(|_| CliError::usage(format!("SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds")))?;
+        let secs: u64 = epoch.trim().parse().map_err(|_| {
+            CliError::usage(format!(
+                "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
+            ))
+        })?;
         return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
     }
     Ok(SystemTime::now())

@@ -17,7 +17,8 @@ impl TrustArg {
         let mut keys_loaded = Vec::new();
         for p in paths {
             let key = keys::load_public_key(p).map_err(|e| {
-                CliError::failure(e.to_string()).hint("--trust takes a public key file (.pub) from `modelseal keygen`")
+                CliError::failure(e.to_string())
+                    .hint("--trust takes a public key file (.pub) from `modelseal keygen`")
             })?;
             keys_loaded.push(key);
         }

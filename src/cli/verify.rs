@@ -74,7 +74,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
-    let size = std::fs::metadata(&args.bundle).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(&args.bundle)
+        .map(|m| m.len())
+        .unwrap_or(0);
     let progress = Progress::bytes(size, "verifying", args.quiet || args.json);
     options.progress = progress.callback();
     let result = bundle::verify(&args.bundle, trust.policy(), &options);
@@ -161,7 +163,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             let mut e = CliError::new(exit, format!("{} does not verify", args.bundle.display()));
             e.lines.extend(problems.into_iter().map(|p| p.message));
             if exit == Exit::Rejected {
-                e = e.hint("do not deploy this bundle; it is not exactly what a trusted key signed");
+                e = e
+                    .hint("do not deploy this bundle; it is not exactly what a trusted key signed");
             }
             Err(e)
         }

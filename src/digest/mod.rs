@@ -104,10 +104,10 @@ pub fn chunk_count(size: u64, chunk_size: u64) -> u64 {
 
 /// The file digest from its chunk digests (in order).
 pub fn file_digest(chunk_size: u64, size: u64, chunks: &[Sha256Digest]) -> Sha256Digest {
-    if size <= chunk_size {
-        if let [only] = chunks {
-            return *only;
-        }
+    if size <= chunk_size
+        && let [only] = chunks
+    {
+        return *only;
     }
     let mut h = Sha256::new();
     h.update(ROOT_DOMAIN);

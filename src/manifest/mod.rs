@@ -197,10 +197,10 @@ pub fn check_case_collisions<'a>(
     let mut seen = std::collections::BTreeMap::new();
     let mut dirs = std::collections::BTreeMap::new();
     for p in paths.clone() {
-        if let Some(prev) = seen.insert(p.case_fold_key(), p) {
-            if prev != p {
-                return Err(ManifestError::CaseCollision(prev.clone(), p.clone()));
-            }
+        if let Some(prev) = seen.insert(p.case_fold_key(), p)
+            && prev != p
+        {
+            return Err(ManifestError::CaseCollision(prev.clone(), p.clone()));
         }
         let key = p.case_fold_key();
         let mut end = 0;

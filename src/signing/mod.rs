@@ -167,12 +167,17 @@ mod tests {
         let e = sign(&k, MANIFEST_CONTEXT, b"doc");
         let trusted = [k.public().clone()];
         assert_eq!(
-            check(&[e.clone()], MANIFEST_CONTEXT, b"doc", &trusted)
+            check(std::slice::from_ref(&e), MANIFEST_CONTEXT, b"doc", &trusted)
                 .valid
                 .len(),
             1
         );
-        let r = check(&[e.clone()], TRUST_ROOT_CONTEXT, b"doc", &trusted);
+        let r = check(
+            std::slice::from_ref(&e),
+            TRUST_ROOT_CONTEXT,
+            b"doc",
+            &trusted,
+        );
         assert!(r.valid.is_empty());
         assert_eq!(r.invalid.len(), 1);
         let r = check(&[e], MANIFEST_CONTEXT, b"doc2", &trusted);

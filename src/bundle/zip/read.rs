@@ -140,7 +140,7 @@ const ZIP64_LOCATOR_LEN: u64 = 20;
 
 /// Read and check the container structure of `src`; returns members in file order.
 pub fn read_index<R: ReadAt + ?Sized>(src: &R, limits: ZipLimits) -> Result<Vec<Entry>, ZipError> {
-    let len = src.len()?;
+    let len = src.size()?;
     let end = find_end(src, len)?;
     let mut entries = read_central_directory(src, &end, limits)?;
     check_layout(src, &mut entries, end.cd_offset)?;
@@ -417,7 +417,8 @@ fn zip64_values(extra: &[u8]) -> Option<Vec<u64>> {
         return None;
     }
     let body = &extra[4..];
-    if usize::from(le16(extra, 2)) != body.len() || body.len() % 8 != 0 || body.len() > 24 {
+    if usize::from(le16(extra, 2)) != body.len() || !body.len().is_multiple_of(8) || body.len() > 24
+    {
         return None;
     }
     Some(body.chunks_exact(8).map(|c| le64(c, 0)).collect())
