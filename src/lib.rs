@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod digest;
 mod fsutil;
+mod hex;
 pub mod keys;
 pub mod manifest;
 pub mod signing;

@@ -258,44 +258,13 @@ pub fn verify(
     policy: &dyn TrustPolicy,
     options: &VerifyOptions,
 ) -> Result<VerifiedBundle, VerifyError> {
-    let io = |source| VerifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = Arc::new(File::open(path).map_err(io)?);
-    if !file.metadata().map_err(io)?.is_file() {
-        return Err(io(io::Error::other("not a regular file")));
-    }
-    let entries = zip::read_index(file.as_ref(), options.zip_limits).map_err(|e| match e {
-        ZipError::Io(source) => io(source),
-        other => reject(other),
-    })?;
-
-    // Metadata members sit last, in a fixed order.
+    let Container {
+        file,
+        entries,
+        manifest_bytes,
+        signature_bytes,
+    } = open_container(path, options.zip_limits)?;
     let n = entries.len();
-    let (Some(man_entry), Some(sig_entry)) =
-        (n.checked_sub(2).map(|i| &entries[i]), entries.last())
-    else {
-        return Err(reject(Problem::MissingManifest));
-    };
-    if sig_entry.name != SIGNATURES_NAME {
-        return Err(reject(Problem::MissingSignatures));
-    }
-    if man_entry.name != MANIFEST_NAME {
-        return Err(reject(Problem::MissingManifest));
-    }
-    let manifest_bytes = read_small(
-        &file,
-        man_entry,
-        MANIFEST_NAME,
-        manifest::MAX_MANIFEST_BYTES,
-    )?;
-    let signature_bytes = read_small(
-        &file,
-        sig_entry,
-        SIGNATURES_NAME,
-        signing::MAX_ENVELOPE_BYTES,
-    )?;
 
     // Signatures over the exact bytes, before anything else is believed.
     let envelope = SignatureEnvelope::parse(&signature_bytes).map_err(reject)?;
@@ -455,6 +424,61 @@ pub fn verify(
         signers,
         entries,
         members,
+    })
+}
+
+/// A structurally valid bundle file with its two metadata members read.
+struct Container {
+    file: Arc<File>,
+    entries: Vec<Entry>,
+    manifest_bytes: Vec<u8>,
+    signature_bytes: Vec<u8>,
+}
+
+/// Open `path`, check the container structure and read the metadata members, which sit
+/// last in a fixed order.
+fn open_container(path: &Path, limits: ZipLimits) -> Result<Container, VerifyError> {
+    let io = |source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = Arc::new(File::open(path).map_err(io)?);
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(io::Error::other("not a regular file")));
+    }
+    let entries = zip::read_index(file.as_ref(), limits).map_err(|e| match e {
+        ZipError::Io(source) => io(source),
+        other => reject(other),
+    })?;
+    let n = entries.len();
+    let (Some(man_entry), Some(sig_entry)) =
+        (n.checked_sub(2).map(|i| &entries[i]), entries.last())
+    else {
+        return Err(reject(Problem::MissingManifest));
+    };
+    if sig_entry.name != SIGNATURES_NAME {
+        return Err(reject(Problem::MissingSignatures));
+    }
+    if man_entry.name != MANIFEST_NAME {
+        return Err(reject(Problem::MissingManifest));
+    }
+    let manifest_bytes = read_small(
+        &file,
+        man_entry,
+        MANIFEST_NAME,
+        manifest::MAX_MANIFEST_BYTES,
+    )?;
+    let signature_bytes = read_small(
+        &file,
+        sig_entry,
+        SIGNATURES_NAME,
+        signing::MAX_ENVELOPE_BYTES,
+    )?;
+    Ok(Container {
+        file,
+        entries,
+        manifest_bytes,
+        signature_bytes,
     })
 }
 
@@ -747,41 +771,9 @@ pub struct UnverifiedBundle {
 /// Read a bundle's manifest and signature key ids without verifying anything beyond the
 /// container structure and the manifest's syntax.
 pub fn read_unverified(path: &Path) -> Result<UnverifiedBundle, VerifyError> {
-    let io = |source| VerifyError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(io)?;
-    let entries = zip::read_index(&file, ZipLimits::default()).map_err(|e| match e {
-        ZipError::Io(source) => io(source),
-        other => reject(other),
-    })?;
-    let n = entries.len();
-    let (Some(man_entry), Some(sig_entry)) =
-        (n.checked_sub(2).map(|i| &entries[i]), entries.last())
-    else {
-        return Err(reject(Problem::MissingManifest));
-    };
-    if man_entry.name != MANIFEST_NAME {
-        return Err(reject(Problem::MissingManifest));
-    }
-    if sig_entry.name != SIGNATURES_NAME {
-        return Err(reject(Problem::MissingSignatures));
-    }
-    let manifest = Manifest::parse(&read_small(
-        &file,
-        man_entry,
-        MANIFEST_NAME,
-        manifest::MAX_MANIFEST_BYTES,
-    )?)
-    .map_err(reject)?;
-    let envelope = SignatureEnvelope::parse(&read_small(
-        &file,
-        sig_entry,
-        SIGNATURES_NAME,
-        signing::MAX_ENVELOPE_BYTES,
-    )?)
-    .map_err(reject)?;
+    let c = open_container(path, ZipLimits::default())?;
+    let manifest = Manifest::parse(&c.manifest_bytes).map_err(reject)?;
+    let envelope = SignatureEnvelope::parse(&c.signature_bytes).map_err(reject)?;
     Ok(UnverifiedBundle {
         manifest,
         claimed_signers: envelope.signatures.iter().map(|s| s.key_id).collect(),

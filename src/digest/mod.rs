@@ -37,10 +37,7 @@ impl Sha256Digest {
 
 impl fmt::Display for Sha256Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        crate::hex::write(f, &self.0)
     }
 }
 
@@ -58,25 +55,9 @@ pub struct BadDigest(pub String);
 impl FromStr for Sha256Digest {
     type Err = BadDigest;
     fn from_str(s: &str) -> Result<Self, BadDigest> {
-        let bytes = s.as_bytes();
-        if bytes.len() != 64 {
-            return Err(BadDigest(s.chars().take(80).collect()));
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or_else(|| BadDigest(s.into()))?;
-            let lo = hex_value(pair[1]).ok_or_else(|| BadDigest(s.into()))?;
-            out[i] = hi << 4 | lo;
-        }
-        Ok(Sha256Digest(out))
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+        crate::hex::decode(s)
+            .map(Sha256Digest)
+            .ok_or_else(|| BadDigest(s.chars().take(80).collect()))
     }
 }
 

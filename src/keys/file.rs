@@ -110,17 +110,9 @@ impl PublicKey {
             kind: "public",
             detail,
         };
-        let value = canonical::parse_value_lenient_format(bytes, "key file", MAX_KEY_FILE)
-            .map_err(|e| bad(e.to_string()))?;
-        let file: PublicKeyFile = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
-        if file.kind == SECRET_KEY_TYPE {
-            return Err(bad("this is a secret key; pass the .pub file".into()));
-        }
-        if file.kind != PUBLIC_KEY_TYPE || file.algorithm != ALGORITHM {
-            return Err(bad(format!(
-                "type {:?}, algorithm {:?}",
-                file.kind, file.algorithm
-            )));
+        let file: PublicKeyFile = parse_key_json(bytes, PUBLIC_KEY_TYPE).map_err(bad)?;
+        if file.algorithm != ALGORITHM {
+            return Err(bad(format!("unsupported algorithm {:?}", file.algorithm)));
         }
         let raw = decode_32(&file.public_key)
             .ok_or_else(|| bad("public_key is not 32 bytes of base64".into()))?;
@@ -163,15 +155,10 @@ impl SecretKey {
             kind: "secret",
             detail,
         };
-        let value = canonical::parse_value_lenient_format(bytes, "key file", MAX_KEY_FILE)
-            .map_err(|e| bad(e.to_string()))?;
-        let file: SecretKeyFile = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        let file: SecretKeyFile = parse_key_json(bytes, SECRET_KEY_TYPE).map_err(bad)?;
         let secret_b64 = Zeroizing::new(file.secret_key);
-        if file.kind != SECRET_KEY_TYPE || file.algorithm != ALGORITHM {
-            return Err(bad(format!(
-                "type {:?}, algorithm {:?}",
-                file.kind, file.algorithm
-            )));
+        if file.algorithm != ALGORITHM {
+            return Err(bad(format!("unsupported algorithm {:?}", file.algorithm)));
         }
         let seed = Zeroizing::new(
             decode_32(&secret_b64)
@@ -190,6 +177,24 @@ impl SecretKey {
         }
         Ok(key)
     }
+}
+
+/// Parse a key file of type `expected`, explaining a mix-up of public and secret files.
+fn parse_key_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    expected: &str,
+) -> Result<T, String> {
+    let value = canonical::parse_value_lenient_format(bytes, "key file", MAX_KEY_FILE)
+        .map_err(|e| e.to_string())?;
+    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    if kind != expected {
+        return Err(match kind {
+            SECRET_KEY_TYPE => "this is a secret key; pass the .pub file".into(),
+            PUBLIC_KEY_TYPE => "this is a public key; pass the .key file".into(),
+            other => format!("type {other:?}, expected {expected:?}"),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 fn decode_32(text: &str) -> Option<[u8; 32]> {

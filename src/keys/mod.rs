@@ -35,10 +35,7 @@ impl KeyId {
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        crate::hex::write(f, &self.0)
     }
 }
 
@@ -56,21 +53,9 @@ pub struct BadKeyId(pub String);
 impl FromStr for KeyId {
     type Err = BadKeyId;
     fn from_str(s: &str) -> Result<Self, BadKeyId> {
-        let b = s.as_bytes();
-        let bad = || BadKeyId(s.chars().take(80).collect());
-        if b.len() != 32 {
-            return Err(bad());
-        }
-        let mut id = [0u8; 16];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            let digit = |c: u8| match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            };
-            id[i] = digit(pair[0]).ok_or_else(bad)? << 4 | digit(pair[1]).ok_or_else(bad)?;
-        }
-        Ok(KeyId(id))
+        crate::hex::decode(s)
+            .map(KeyId)
+            .ok_or_else(|| BadKeyId(s.chars().take(80).collect()))
     }
 }
 
