@@ -13,4 +13,5 @@ mod fsutil;
 mod hex;
 pub mod keys;
 pub mod manifest;
+pub mod registry;
 pub mod signing;

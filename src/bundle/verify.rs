@@ -35,6 +35,22 @@ pub trait TrustPolicy {
         manifest: &Manifest,
         check: &SignatureCheck,
     ) -> Result<Vec<KeyId>, Vec<Problem>>;
+    /// Whether `signer`, one of [`TrustPolicy::keys`] with a valid signature over a
+    /// registry log entry made at `time`, may act in a registry (publish, promote, roll
+    /// back). An `Err` gives the reason; the entry is then ignored. By default every key
+    /// of [`TrustPolicy::keys`] may act.
+    fn accept_registry_signer(
+        &self,
+        signer: KeyId,
+        time: std::time::SystemTime,
+    ) -> Result<(), String> {
+        let _ = time;
+        if self.keys().iter().any(|k| k.id() == signer) {
+            Ok(())
+        } else {
+            Err(format!("key {signer} is not trusted"))
+        }
+    }
 }
 
 /// The simple policy: one valid signature by any of these keys.
