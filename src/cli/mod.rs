@@ -1,11 +1,13 @@
 //! Command-line interface: clap definitions and dispatch. Each command lives in its own
 //! module and calls one library function; this module only wires them together.
 
+mod deploy;
 mod exit;
 mod inspect;
 mod keygen;
 mod output;
 mod progress;
+mod registry;
 mod sign;
 mod trust;
 mod verify;
@@ -36,6 +38,8 @@ pub enum Command {
     Sign(sign::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Registry(registry::Args),
+    Deploy(deploy::Args),
 }
 
 /// Parse the command line, run the command and map the outcome to an exit code.
@@ -46,6 +50,8 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Registry(args) => registry::run(args),
+        Command::Deploy(args) => deploy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -215,6 +215,9 @@ pub struct Deployment {
     pub path: PathBuf,
     /// The bundle, verified under the trust; reads re-check digests.
     pub bundle: VerifiedBundle,
+    /// `true` if this poll switched `current` to it; `false` if it was already in place
+    /// (first poll after a start).
+    pub switched: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -398,6 +401,7 @@ impl Deployer {
                 path: self.versions().join(&id),
                 info: wanted,
                 bundle,
+                switched: false,
             }));
         }
         if self.refused == Some((event.index, event.bundle)) {
@@ -556,6 +560,7 @@ impl Deployer {
             info: wanted.clone(),
             path: dir,
             bundle,
+            switched: true,
         })
     }
 

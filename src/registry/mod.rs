@@ -39,15 +39,16 @@ pub mod view;
 mod watch;
 
 pub use deploy::{
-    DeployError, DeployOptions, DeployStep, Deployed, Deployer, Deployment, STATE_FILE,
+    DEFAULT_KEEP, DeployError, DeployOptions, DeployStep, Deployed, Deployer, Deployment,
+    LOCK_FILE, STATE_FILE, version_dir_name,
 };
 pub use local::LocalStore;
 pub use log::{Action, Checkpoint, Log, LogEntry, LogError, Stage, Standing};
 #[cfg(feature = "object-store")]
 pub use objstore::ObjectStoreBackend;
 pub use ops::{
-    Best, Comparison, FileChange, MetricDelta, Published, Registry, RegistryError, StageChange,
-    VersionDetails, metrics_of,
+    Best, CheckReport, Comparison, EventReport, FileChange, MetricDelta, Published, Registry,
+    RegistryError, StageChange, VersionDetails, metrics_of,
 };
 pub use store::{Store, StoreError};
 pub use view::{Model, StageEvent, Version, View};
