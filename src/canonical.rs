@@ -222,10 +222,21 @@ mod tests {
     /// non-canonical by every verifier.
     #[test]
     fn floats_survive_a_canonical_round_trip() {
-        for x in [1.0 - 0.95, 0.1 + 0.2, 1.0 / 3.0, 2.2250738585072014e-308, 0.9737] {
+        for x in [
+            1.0 - 0.95,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2.2250738585072014e-308,
+            0.9737,
+        ] {
             let bytes = to_vec(&serde_json::json!({ "x": x })).unwrap();
             let back = parse_value(&bytes, "doc", 100).unwrap();
-            assert_eq!(back["x"].as_f64(), Some(x), "{}", String::from_utf8_lossy(&bytes));
+            assert_eq!(
+                back["x"].as_f64(),
+                Some(x),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
     }
 

@@ -63,7 +63,10 @@ fn publish_list_show_compare_best() {
     assert_eq!((acc.a, acc.b), (Some(0.95), Some(0.96)));
     assert!((acc.delta.unwrap() - 0.01).abs() < 1e-12);
     assert_eq!(c.files.len(), 1);
-    assert_eq!((c.files[0].path.as_str(), c.files[0].change), ("VERSION", "changed"));
+    assert_eq!(
+        (c.files[0].path.as_str(), c.files[0].change),
+        ("VERSION", "changed")
+    );
     assert_eq!(c.unchanged_files, fs::read_dir(iris_dir()).unwrap().count());
 
     let b = r.best(&t, "iris", "accuracy", false).unwrap();
@@ -116,7 +119,10 @@ fn tampered_and_untrusted_bundles_never_enter() {
     let bad = tampered_copy(&b, "2.0.0", &dir.path().join("bad.zip"));
     match r.publish(&bad, &t, &k, &opts()) {
         Err(RegistryError::Bundle(VerifyError::Rejected(p))) => {
-            assert!(matches!(p[0], Problem::DigestMismatch(_) | Problem::CrcMismatch(_)))
+            assert!(matches!(
+                p[0],
+                Problem::DigestMismatch(_) | Problem::CrcMismatch(_)
+            ))
         }
         other => panic!("{other:?}"),
     }
@@ -146,7 +152,10 @@ fn promote_and_rollback_follow_a_history() {
     let promote = |v: &str, s: Stage| r.promote(&t, &k, "iris", v, s, &o).unwrap();
     let c = promote("1.0.0", Stage::Production);
     assert_eq!((c.previous, c.entry), (None, Some(3)));
-    assert_eq!(promote("1.1.0", Stage::Production).previous.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        promote("1.1.0", Stage::Production).previous.as_deref(),
+        Some("1.0.0")
+    );
     promote("1.2.0", Stage::Production);
     promote("1.2.0", Stage::Staging);
     // Promoting what is already there records nothing.
@@ -154,10 +163,16 @@ fn promote_and_rollback_follow_a_history() {
 
     let (m, _) = r.model(&t, "iris").unwrap();
     assert_eq!(m.current(Stage::Production).unwrap().version, "1.2.0");
-    assert_eq!(m.stages_of("1.2.0"), vec![Stage::Production, Stage::Staging]);
+    assert_eq!(
+        m.stages_of("1.2.0"),
+        vec![Stage::Production, Stage::Staging]
+    );
 
     let rb = r.rollback(&t, &k, "iris", Stage::Production).unwrap();
-    assert_eq!((rb.version.as_str(), rb.previous.as_deref()), ("1.1.0", Some("1.2.0")));
+    assert_eq!(
+        (rb.version.as_str(), rb.previous.as_deref()),
+        ("1.1.0", Some("1.2.0"))
+    );
     let rb = r.rollback(&t, &k, "iris", Stage::Production).unwrap();
     assert_eq!(rb.version, "1.0.0");
     assert!(matches!(
@@ -187,7 +202,10 @@ fn promote_and_rollback_follow_a_history() {
         assert!(e.body.time.ends_with('Z'));
     }
     let actions: Vec<Action> = log.entries().iter().map(|e| e.body.action).collect();
-    assert_eq!(actions.iter().filter(|a| **a == Action::Rollback).count(), 2);
+    assert_eq!(
+        actions.iter().filter(|a| **a == Action::Rollback).count(),
+        2
+    );
 }
 
 #[test]
@@ -223,7 +241,12 @@ fn entries_by_other_keys_are_ignored_and_a_rewritten_log_is_refused() {
     assert_eq!(m.current(Stage::Production).unwrap().version, "1.2.0");
     // Under a trust without team B, that entry does not count (and is reported).
     let (_, view) = r.view(&only_k).unwrap();
-    assert!(view.model("iris").unwrap().current(Stage::Production).is_none());
+    assert!(
+        view.model("iris")
+            .unwrap()
+            .current(Stage::Production)
+            .is_none()
+    );
     assert_eq!(view.warnings.len(), 1, "{:?}", view.warnings);
 
     // Changing any byte of a trusted entry breaks its signature.
@@ -241,7 +264,10 @@ fn entries_by_other_keys_are_ignored_and_a_rewritten_log_is_refused() {
     fs::remove_file(&e2).unwrap();
     assert!(matches!(
         Log::load(r.store(), &only_k),
-        Err(LogError::Gap { expected: 2, found: 3 })
+        Err(LogError::Gap {
+            expected: 2,
+            found: 3
+        })
     ));
     // Replacing it with another validly signed entry breaks the chain.
     fs::copy(dir.path().join("registry/log/000000001.json"), &e2).unwrap();

@@ -126,7 +126,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 // One line per distinct problem, not one per poll.
                 let line = e.to_string();
                 if last_error.as_deref() != Some(line.as_str()) {
-                    report_error(&args, &out, &e, deployer.current().map(|c| c.version.as_str()))?;
+                    report_error(
+                        &args,
+                        &out,
+                        &e,
+                        deployer.current().map(|c| c.version.as_str()),
+                    )?;
                     last_error = Some(line);
                 }
             }

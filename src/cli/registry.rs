@@ -157,8 +157,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         } => {
             let (trust, out) = setup(&common)?;
             let key = load_key(&key)?;
-            let registry =
-                Registry::open_or_create(&common.registry).map_err(store_error)?;
+            let registry = Registry::open_or_create(&common.registry).map_err(store_error)?;
             let mut options = VerifyOptions::default();
             if let Some(t) = threads {
                 options.threads = t.max(1);
@@ -201,7 +200,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
             println!("stages:     {}", stages(&d.stages));
             println!("bundle:     sha256 {} ({} bytes)", d.bundle, d.size);
             println!("signed by:  {}", join(&d.signers));
-            println!("published:  {} by key {} (log entry {})", d.published, d.publisher, d.entry);
+            println!(
+                "published:  {} by key {} (log entry {})",
+                d.published, d.publisher, d.entry
+            );
             println!("created:    {}", d.created);
             println!("files:      {} ({} bytes)", d.files, d.content_bytes);
             if !d.metrics.is_empty() {
@@ -237,12 +239,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Compare {
-            name,
-            a,
-            b,
-            common,
-        } => {
+        Command::Compare { name, a, b, common } => {
             let (trust, out) = setup(&common)?;
             let registry = open(&common)?;
             let c = registry
@@ -399,10 +396,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
 }
 
 fn setup(common: &Common) -> Result<(TrustArg, Output), CliError> {
-    Ok((
-        TrustArg::load(&common.trust)?,
-        Output { json: common.json },
-    ))
+    Ok((TrustArg::load(&common.trust)?, Output { json: common.json }))
 }
 
 fn open(common: &Common) -> Result<Registry, CliError> {
@@ -421,14 +415,20 @@ fn split_target(target: &str) -> Result<(&str, &str), CliError> {
 }
 
 fn join(ids: &[modelseal::keys::KeyId]) -> String {
-    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn stages(s: &[Stage]) -> String {
     if s.is_empty() {
         return "-".into();
     }
-    s.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    s.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Serialize)]
@@ -565,7 +565,11 @@ fn show_log(name: Option<String>, common: &Common) -> Result<(), CliError> {
                 .map(|f| format!(" (from {f})"))
                 .unwrap_or_default(),
             r.actor,
-            if r.trusted { "" } else { "  [UNTRUSTED, ignored]" }
+            if r.trusted {
+                ""
+            } else {
+                "  [UNTRUSTED, ignored]"
+            }
         );
     }
     Ok(())

@@ -503,17 +503,16 @@ impl Deployer {
         let bundle = match bundle {
             Some(b) => b,
             None => {
-                let download = ops::fetch_blob(self.registry.store(), &event.bundle, Some(&versions))
-                    .map_err(|e| match e {
-                        RegistryError::BlobMismatch { .. } => refused(e.to_string()),
-                        other => DeployError::Registry(other),
-                    })?;
-                download
-                    .persist(&zip)
-                    .map_err(|e| DeployError::Io {
-                        path: zip.clone(),
-                        source: e.error,
-                    })?;
+                let download =
+                    ops::fetch_blob(self.registry.store(), &event.bundle, Some(&versions))
+                        .map_err(|e| match e {
+                            RegistryError::BlobMismatch { .. } => refused(e.to_string()),
+                            other => DeployError::Registry(other),
+                        })?;
+                download.persist(&zip).map_err(|e| DeployError::Io {
+                    path: zip.clone(),
+                    source: e.error,
+                })?;
                 fsutil::sync_dir(&versions);
                 self.hook(DeployStep::Fetched);
                 let options = VerifyOptions {
@@ -639,11 +638,7 @@ pub fn version_dir_name(name: &str, version: &str, bundle: &Sha256Digest) -> Str
     format!("{name}-{version}-{}", hex.get(..12).unwrap_or(&hex))
 }
 
-fn check_identity(
-    verified: &VerifiedBundle,
-    name: &str,
-    event: &StageEvent,
-) -> Result<(), String> {
+fn check_identity(verified: &VerifiedBundle, name: &str, event: &StageEvent) -> Result<(), String> {
     let m = verified.manifest();
     if m.name != name || m.version != event.version {
         return Err(format!(

@@ -20,9 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::store::{
-    self, MAX_LOG_ENTRY_BYTES, MAX_LOG_INDEX, MAX_MARKER_BYTES, Store, StoreError,
-};
+use super::store::{self, MAX_LOG_ENTRY_BYTES, MAX_LOG_INDEX, MAX_MARKER_BYTES, Store, StoreError};
 use crate::digest::Sha256Digest;
 use crate::fsutil;
 

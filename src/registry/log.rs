@@ -259,7 +259,9 @@ pub enum LogError {
         index: u64,
     },
     /// A trusted key's signature does not verify.
-    #[error("log entry {index}: the signature by trusted key {key} does not verify (entry altered)")]
+    #[error(
+        "log entry {index}: the signature by trusted key {key} does not verify (entry altered)"
+    )]
     BadSignature {
         /// Entry index.
         index: u64,
@@ -277,7 +279,9 @@ pub enum LogError {
         now: u64,
     },
     /// An entry seen before now has different bytes.
-    #[error("log entry {index} differs from when it was first seen: the registry log was rewritten")]
+    #[error(
+        "log entry {index} differs from when it was first seen: the registry log was rewritten"
+    )]
     Rewritten {
         /// The entry.
         index: u64,
@@ -324,7 +328,9 @@ pub fn parse(
     // after `{"body":`; check that, and verify the signature over them.
     let body_bytes = canonical::to_vec(&body).map_err(|e| malformed(e.to_string()))?;
     let prefix = b"{\"body\":";
-    if !bytes.starts_with(prefix) || bytes.get(prefix.len()..prefix.len() + body_bytes.len()) != Some(body_bytes.as_slice()) {
+    if !bytes.starts_with(prefix)
+        || bytes.get(prefix.len()..prefix.len() + body_bytes.len()) != Some(body_bytes.as_slice())
+    {
         return Err(malformed("body is not stored canonically".into()));
     }
     let check = signing::check(
@@ -434,7 +440,11 @@ impl Log {
     /// Read the entries appended since the last call; returns how many. Also checks that
     /// the last entry already read is still there with the same bytes (a rolled-back or
     /// rewritten log is an error).
-    pub fn refresh(&mut self, store: &dyn Store, policy: &dyn TrustPolicy) -> Result<usize, LogError> {
+    pub fn refresh(
+        &mut self,
+        store: &dyn Store,
+        policy: &dyn TrustPolicy,
+    ) -> Result<usize, LogError> {
         let from = self.next_index();
         if let Some(last) = self.entries.last() {
             self.check_still_there(store, last.body.index, &last.hash)?;

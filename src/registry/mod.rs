@@ -62,7 +62,9 @@ pub const DEFAULT_REGISTRY: &str = "./registry";
 /// `create`, a missing local registry is created.
 pub fn open_store(location: &str, create: bool) -> Result<Box<dyn Store>, StoreError> {
     let (scheme, rest) = match location.split_once("://") {
-        Some((s, r)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') => {
+        Some((s, r))
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
             (Some(s), r)
         }
         _ => (None, location),

@@ -15,9 +15,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use sha2::{Digest as _, Sha256};
 
-use super::store::{
-    self, MAX_LOG_ENTRY_BYTES, MAX_LOG_INDEX, MAX_MARKER_BYTES, Store, StoreError,
-};
+use super::store::{self, MAX_LOG_ENTRY_BYTES, MAX_LOG_INDEX, MAX_MARKER_BYTES, Store, StoreError};
 use crate::digest::Sha256Digest;
 
 /// Blobs up to this size are uploaded in one conditional request; larger ones in parts.
@@ -112,7 +110,12 @@ impl ObjectStoreBackend {
         }
     }
 
-    fn read_limited(&self, path: &ObjectPath, limit: usize, what: &str) -> Result<Vec<u8>, StoreError> {
+    fn read_limited(
+        &self,
+        path: &ObjectPath,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, StoreError> {
         self.rt.block_on(async {
             let result = self.store.get(path).await.map_err(backend_err(what))?;
             if result.meta.size > limit as u64 {
@@ -158,7 +161,9 @@ impl ObjectStoreBackend {
         let what = prefix.to_string();
         self.rt.block_on(async {
             let mut stream = match offset {
-                Some(o) => self.store.list_with_offset(Some(&prefix), &prefix.clone().join(o)),
+                Some(o) => self
+                    .store
+                    .list_with_offset(Some(&prefix), &prefix.clone().join(o)),
                 None => self.store.list(Some(&prefix)),
             };
             let mut out = Vec::new();
@@ -285,9 +290,10 @@ impl Store for ObjectStoreBackend {
     fn list_blobs(&self) -> Result<Vec<Sha256Digest>, StoreError> {
         let mut out = Vec::new();
         for name in self.names(&["blobs", "sha256"], None)? {
-            out.push(name.parse().map_err(|_| {
-                StoreError::Corrupt(format!("unexpected blob name {name:?}"))
-            })?);
+            out.push(
+                name.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("unexpected blob name {name:?}")))?,
+            );
         }
         out.sort();
         Ok(out)

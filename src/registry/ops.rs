@@ -63,7 +63,9 @@ pub enum RegistryError {
     #[error("{0}")]
     Refused(String),
     /// A blob's bytes do not have the digest it is stored under.
-    #[error("blob sha256:{expected} in the registry has other content (sha256 {actual}): the store was tampered with or damaged")]
+    #[error(
+        "blob sha256:{expected} in the registry has other content (sha256 {actual}): the store was tampered with or damaged"
+    )]
     BlobMismatch {
         /// The name.
         expected: Sha256Digest,
@@ -346,7 +348,8 @@ impl Registry {
             .write_all(verified.manifest_bytes())
             .and_then(|()| manifest_file.as_file().sync_all())
             .map_err(io_err(manifest_file.path().display()))?;
-        self.store.put_blob(&manifest_digest, manifest_file.path())?;
+        self.store
+            .put_blob(&manifest_digest, manifest_file.path())?;
         self.store.put_blob(&digest, staged.path())?;
 
         let draft = Draft {
@@ -377,7 +380,11 @@ impl Registry {
     }
 
     /// The models in the registry (name → versions), or one model.
-    pub fn model(&self, trust: &dyn TrustPolicy, name: &str) -> Result<(Model, Vec<String>), RegistryError> {
+    pub fn model(
+        &self,
+        trust: &dyn TrustPolicy,
+        name: &str,
+    ) -> Result<(Model, Vec<String>), RegistryError> {
         let (_, view) = self.view(trust)?;
         let model = view
             .model(name)
@@ -407,7 +414,9 @@ impl Registry {
             .flat_map(|(stage, events)| {
                 events
                     .iter()
-                    .filter(|e| e.version == v.version || e.from_version.as_deref() == Some(&v.version))
+                    .filter(|e| {
+                        e.version == v.version || e.from_version.as_deref() == Some(&v.version)
+                    })
                     .map(|e| EventReport::new(*stage, e))
             })
             .collect::<Vec<_>>();
@@ -482,10 +491,16 @@ impl Registry {
                 }
             })
             .collect();
-        let fa: BTreeMap<&str, Sha256Digest> =
-            ma.files.iter().map(|f| (f.path.as_str(), f.digest)).collect();
-        let fb: BTreeMap<&str, Sha256Digest> =
-            mb.files.iter().map(|f| (f.path.as_str(), f.digest)).collect();
+        let fa: BTreeMap<&str, Sha256Digest> = ma
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.digest))
+            .collect();
+        let fb: BTreeMap<&str, Sha256Digest> = mb
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.digest))
+            .collect();
         let paths: BTreeSet<&str> = fa.keys().chain(fb.keys()).copied().collect();
         let mut files = Vec::new();
         let mut unchanged_files = 0;
@@ -536,7 +551,11 @@ impl Registry {
             }
         }
         ranking.sort_by(|(oa, _, a), (ob, _, b)| {
-            let by_value = if minimize { a.total_cmp(b) } else { b.total_cmp(a) };
+            let by_value = if minimize {
+                a.total_cmp(b)
+            } else {
+                b.total_cmp(a)
+            };
             by_value.then(ob.cmp(oa))
         });
         let best = ranking.first().map(|(_, v, _)| v.clone()).ok_or_else(|| {
@@ -570,7 +589,8 @@ impl Registry {
         let v = find_version(&model, version)?.clone();
         if stage.is_deployable() {
             let dir = self.store.staging_dir().map(Path::to_path_buf);
-            let (_file, verified) = fetch_and_verify(self.store(), &v, trust, options, dir.as_deref())?;
+            let (_file, verified) =
+                fetch_and_verify(self.store(), &v, trust, options, dir.as_deref())?;
             drop(verified);
         }
         let mut log = Log::new();
@@ -641,9 +661,9 @@ impl Registry {
             let model = view
                 .model(name)
                 .ok_or_else(|| RegistryError::NoSuchModel(name.into()))?;
-            let current = model.current(stage).ok_or_else(|| {
-                RegistryError::Refused(format!("{name} has nothing in {stage}"))
-            })?;
+            let current = model
+                .current(stage)
+                .ok_or_else(|| RegistryError::Refused(format!("{name} has nothing in {stage}")))?;
             let target = model.rollback_target(stage).ok_or_else(|| {
                 RegistryError::Refused(format!(
                     "{name} {stage} has no earlier version to roll back to (it holds {})",
@@ -656,7 +676,11 @@ impl Registry {
                     target.version, target.bundle
                 ))));
             }
-            change = Some((target.version.clone(), target.bundle, current.version.clone()));
+            change = Some((
+                target.version.clone(),
+                target.bundle,
+                current.version.clone(),
+            ));
             Ok(Some(Draft {
                 action: Action::Rollback,
                 name: name.into(),
@@ -669,9 +693,8 @@ impl Registry {
                 from_version: Some(current.version.clone()),
             }))
         })?;
-        let (version, bundle, previous) = change.ok_or_else(|| {
-            RegistryError::Refused("nothing to roll back".into())
-        })?;
+        let (version, bundle, previous) =
+            change.ok_or_else(|| RegistryError::Refused("nothing to roll back".into()))?;
         Ok(StageChange {
             name: name.into(),
             stage,

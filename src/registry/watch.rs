@@ -34,7 +34,14 @@ impl<P: TrustPolicy> Watcher<P> {
         stage: Stage,
         target: &Path,
     ) -> Result<Self, DeployError> {
-        Self::with_options(registry, trust, name, stage, target, DeployOptions::default())
+        Self::with_options(
+            registry,
+            trust,
+            name,
+            stage,
+            target,
+            DeployOptions::default(),
+        )
     }
 
     /// [`Watcher::new`] with options (versions kept, verification threads).
