@@ -6,9 +6,7 @@ mod registry_support;
 use std::fs;
 
 use modelseal::bundle::{Problem, VerifyError, VerifyOptions};
-use modelseal::registry::{
-    Action, Log, LogError, Registry, RegistryError, Stage, Standing, Store, View,
-};
+use modelseal::registry::{Action, Log, LogError, Registry, RegistryError, Stage, Standing, View};
 use registry_support::*;
 
 fn opts() -> VerifyOptions {

@@ -10,7 +10,8 @@ use super::registry::{registry_error, store_error};
 use super::trust::TrustArg;
 use super::{CliError, Exit, Output};
 use modelseal::registry::{
-    Action, DeployError, DeployOptions, DeployStep, Deployer, Deployment, Registry, Stage,
+    Action, DeployError, DeployOptions, DeployStep, Deployer, Deployment, LogError, Registry,
+    RegistryError, STATE_FILE, Stage,
 };
 
 /// Test-only: abort the process right after the named deploy step (fetched, extracted,
@@ -212,6 +213,11 @@ fn report_error(
 
 fn deploy_error(e: DeployError) -> CliError {
     match e {
+        DeployError::Registry(RegistryError::Log(
+            l @ (LogError::RolledBack { .. } | LogError::Rewritten { .. }),
+        )) => CliError::new(Exit::Rejected, l.to_string()).hint(format!(
+            "entries this deployer saw before are gone or changed, so the registry may be serving an old state; DIR/current was not changed. If the registry was restored from a backup on purpose, delete DIR/{STATE_FILE}"
+        )),
         DeployError::Registry(r) => registry_error(r),
         e @ DeployError::Refused { .. } => CliError::new(Exit::Rejected, e.to_string())
             .hint("the version in the registry does not verify; DIR/current was not changed"),

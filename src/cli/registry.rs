@@ -403,7 +403,7 @@ fn open(common: &Common) -> Result<Registry, CliError> {
     Registry::open(&common.registry).map_err(store_error)
 }
 
-fn load_key(path: &PathBuf) -> Result<SecretKey, CliError> {
+fn load_key(path: &std::path::Path) -> Result<SecretKey, CliError> {
     keys::load_secret_key(path).map_err(|e| CliError::failure(e.to_string()))
 }
 
