@@ -266,9 +266,12 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     show(m.b)
                 );
             }
+            let count = |kind: &str| c.files.iter().filter(|f| f.change == kind).count();
             println!(
-                "files: {} changed/added/removed, {} unchanged",
-                c.files.len(),
+                "files: {} changed, {} added, {} removed, {} unchanged",
+                count("changed"),
+                count("added"),
+                count("removed"),
                 c.unchanged_files
             );
             for f in &c.files {

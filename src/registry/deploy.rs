@@ -1,4 +1,4 @@
-//! Verified deployment into a target directory (`docs/format.md` §Deploy directory).
+//! Verified deployment into a target directory (`docs/format.md` §9.4).
 //!
 //! ```text
 //! DIR/versions/<name>-<version>-<digest12>.zip   the bundle (re-verified before every use)

@@ -1,4 +1,4 @@
-//! The embedded default store: a local directory (`docs/format.md` §Registry store).
+//! The embedded default store: a local directory (`docs/format.md` §9.1).
 //!
 //! ```text
 //! ROOT/registry.json          {"schema":"modelseal-registry-v1"}

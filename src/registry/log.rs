@@ -1,4 +1,4 @@
-//! The registry log (`docs/format.md` §Registry log): numbered entries, each signed by the
+//! The registry log (`docs/format.md` §9.2): numbered entries, each signed by the
 //! key that acted and chained to the previous entry by its SHA-256, so that nobody without
 //! a trusted key can add, change, reorder or remove an entry other than at the end without
 //! being detected.
