@@ -390,3 +390,38 @@ fn old_versions_are_pruned_but_never_the_current_one() {
             .starts_with("versions/iris-1.2.0-")
     );
 }
+
+#[test]
+fn a_lost_local_bundle_of_the_version_in_place_is_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = publish_three(dir.path());
+    promote(&r, "1.1.0");
+    let target = dir.path().join("srv");
+    let t = trust(&[&key(1)]);
+    let new = || {
+        Deployer::new(
+            registry(dir.path()),
+            "iris",
+            Stage::Production,
+            &target,
+            deploy_opts(3),
+        )
+        .unwrap()
+    };
+    let mut d = new();
+    let first = d.poll(&t).unwrap().unwrap();
+    let zip = target
+        .join("versions")
+        .join(format!("{}.zip", first.info.dir));
+    drop((first, d));
+    fs::remove_file(&zip).unwrap();
+    let mut d = new();
+    let again = d.poll(&t).unwrap().unwrap();
+    assert!(!again.switched);
+    assert_eq!(
+        again.bundle.read("VERSION").unwrap(),
+        version_marker("1.1.0").as_bytes()
+    );
+    assert!(zip.is_file());
+    assert_serving(&target, "1.1.0");
+}

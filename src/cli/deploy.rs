@@ -112,7 +112,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
         return match deployer.poll(trust.policy()) {
             Ok(Some(d)) => report_deployed(&args, &out, &d),
             Ok(None) => Ok(()),
-            Err(e) => Err(deploy_error(e)),
+            Err(e) => {
+                if out.json {
+                    report_error(
+                        &args,
+                        &out,
+                        &e,
+                        deployer.current().map(|c| c.version.as_str()),
+                    )?;
+                }
+                let mut err = deploy_error(e);
+                err.quiet = out.json;
+                Err(err)
+            }
         };
     }
     let mut last_error: Option<String> = None;

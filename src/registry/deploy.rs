@@ -395,7 +395,12 @@ impl Deployer {
             {
                 return Ok(None);
             }
-            let bundle = self.reverify(&event, trust)?;
+            let bundle = match self.reverify(&event, trust) {
+                Ok(b) => b,
+                // The local copy of the bundle in place is gone or damaged: fetch it
+                // again (the extracted files stay; `current` is not touched).
+                Err(_) => self.refetch_bundle(&event, trust)?,
+            };
             self.handed_out = Some(wanted.clone());
             return Ok(Some(Deployment {
                 path: self.versions().join(&id),
@@ -466,6 +471,39 @@ impl Deployer {
             .map_err(|e| refused(e.to_string()))?;
         check_identity(&verified, &self.name, event).map_err(refused)?;
         Ok(verified)
+    }
+
+    /// Download the bundle of the version in place again into `versions/<id>.zip` and
+    /// verify it (without extracting).
+    fn refetch_bundle(
+        &self,
+        event: &StageEvent,
+        trust: &dyn TrustPolicy,
+    ) -> Result<VerifiedBundle, DeployError> {
+        let versions = self.versions();
+        let id = version_dir_name(&self.name, &event.version, &event.bundle);
+        let zip = versions.join(format!("{id}.zip"));
+        let refused = |reason: String| DeployError::Refused {
+            name: self.name.clone(),
+            version: event.version.clone(),
+            entry: event.index,
+            reason,
+        };
+        let download = ops::fetch_blob(self.registry.store(), &event.bundle, Some(&versions))
+            .map_err(|e| match e {
+                RegistryError::BlobMismatch { .. } => refused(e.to_string()),
+                other => DeployError::Registry(other),
+            })?;
+        let verified = bundle::verify(download.path(), trust, &self.verify_options())
+            .map_err(|e| refused(e.to_string()))?;
+        check_identity(&verified, &self.name, event).map_err(refused)?;
+        drop(verified);
+        download.persist(&zip).map_err(|e| DeployError::Io {
+            path: zip.clone(),
+            source: e.error,
+        })?;
+        fsutil::sync_dir(&versions);
+        self.reverify(event, trust)
     }
 
     fn verify_options(&self) -> VerifyOptions {
