@@ -14,6 +14,9 @@ use modelseal::registry::{
     RegistryError, STATE_FILE, Stage,
 };
 
+/// The shortest poll interval (a smaller --interval is raised to this).
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Test-only: abort the process right after the named deploy step (fetched, extracted,
 /// link-created, switched, state-saved, pruned), to test crash safety.
 pub const CRASH_ENV: &str = "MODELSEAL_TEST_DEPLOY_CRASH_AT";
@@ -149,7 +152,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 }
             }
         }
-        std::thread::sleep(args.interval);
+        std::thread::sleep(args.interval.max(MIN_INTERVAL));
     }
 }
 
