@@ -181,8 +181,13 @@ pub fn sign(
             sink: Some(Sink {
                 target: Target::File(output.clone()),
                 offset: entry.data_offset,
+                fresh: true,
             }),
         });
+    }
+    if let Some(first) = writer.entries.get(first_stored) {
+        let start = first.header_offset;
+        crate::fsutil::preallocate(&output, start, writer.pos - start);
     }
     let engine = Engine {
         chunk_size: options.chunk_size,

@@ -361,6 +361,7 @@ pub fn verify(
                     sink: sink.as_ref().map(|p| Sink {
                         target: Target::Path(p.clone()),
                         offset: 0,
+                        fresh: true,
                     }),
                 });
                 task_files.push((*f, *e));
