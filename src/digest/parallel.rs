@@ -279,11 +279,11 @@ impl Engine {
             })?;
             sha.update(&*block);
             crc.update(block);
-            if let Some((sink, offset, fresh)) = sink {
-                if !(fresh && is_zero(block)) {
-                    sink.write_all_at(block, offset + start + done)
-                        .map_err(io_err)?;
-                }
+            if let Some((sink, offset, fresh)) = sink
+                && !(fresh && is_zero(block))
+            {
+                sink.write_all_at(block, offset + start + done)
+                    .map_err(io_err)?;
             }
             done += want as u64;
             progress(want as u64);
