@@ -26,7 +26,7 @@ fn member_over_4_gib_round_trips() {
 
     let out = dir.path().join("big.zip");
     let key = key(3);
-    let summary = bundle::sign(&[model.clone()], &key, &out, &options()).unwrap();
+    let summary = bundle::sign(std::slice::from_ref(&model), &key, &out, &options()).unwrap();
     assert_eq!(summary.manifest.file("huge.bin").unwrap().size, size);
 
     let bytes_len = fs::metadata(&out).unwrap().len();
