@@ -100,6 +100,20 @@ pub struct FileEntry {
     pub size: u64,
     /// Chunked SHA-256 digest.
     pub digest: Sha256Digest,
+    /// Present when the member is deflated: binds the exact compressed bytes too, so no
+    /// other deflate encoding of the same content (or flipped padding bits) verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<Deflated>,
+}
+
+/// The compressed form of a deflated member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deflated {
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// Plain SHA-256 of the compressed bytes.
+    pub digest: Sha256Digest,
 }
 
 /// The signed description of a bundle.
@@ -279,11 +293,16 @@ mod tests {
                     path: MemberPath::new("a.json").unwrap(),
                     size: 3,
                     digest: Sha256Digest::of(b"abc"),
+                    deflate: Some(Deflated {
+                        size: 5,
+                        digest: Sha256Digest::of(b"xyzzy"),
+                    }),
                 },
                 FileEntry {
                     path: MemberPath::new("b/model.pkl").unwrap(),
                     size: 0,
                     digest: Sha256Digest::of(b""),
+                    deflate: None,
                 },
             ],
         }
