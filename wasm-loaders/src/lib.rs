@@ -9,7 +9,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod abi;
+pub mod gguf;
 pub mod host;
+pub mod onnx;
 pub mod result;
 
 pub use host::{Host, SliceHost};
