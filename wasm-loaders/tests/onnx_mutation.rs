@@ -16,7 +16,14 @@ const FLIPS: usize = 400;
 const MAX_LOAD: Duration = Duration::from_secs(5);
 
 /// Load `bytes` with `template`'s externals; describe any misbehaviour.
-fn check(bytes: Vec<u8>, template: &SliceHost, what: &str) -> Option<String> {
+/// Outcome counts, for the log.
+#[derive(Default)]
+struct Tally {
+    ok: usize,
+    err: usize,
+}
+
+fn check(tally: &mut Tally, bytes: Vec<u8>, template: &SliceHost, what: &str) -> Option<String> {
     let mut host = SliceHost::new(bytes);
     host.externals = template.externals.clone();
     host.output_limit = template.output_limit;
@@ -31,12 +38,18 @@ fn check(bytes: Vec<u8>, template: &SliceHost, what: &str) -> Option<String> {
     match outcome {
         Err(_) => Some(format!("{what}: panicked")),
         Ok(Err(e)) if e.message.is_empty() => Some(format!("{what}: empty error message")),
-        Ok(Err(_)) => None,
-        Ok(Ok(result)) => result
-            .tensors
-            .iter()
-            .find_map(|t| gather(t, &host).err())
-            .map(|e| format!("{what}: bad descriptor: {e}")),
+        Ok(Err(_)) => {
+            tally.err += 1;
+            None
+        }
+        Ok(Ok(result)) => {
+            tally.ok += 1;
+            result
+                .tensors
+                .iter()
+                .find_map(|t| gather(t, &host).err())
+                .map(|e| format!("{what}: bad descriptor: {e}"))
+        }
     }
 }
 
@@ -46,6 +59,7 @@ fn truncations_and_byte_flips_never_panic() {
     let mut problems = Vec::new();
     let mut rng = Rng(0x5eed_0000_0000_0001);
     let mut loads = 0usize;
+    let mut tally = Tally::default();
     for rel in exp["good"].as_object().expect("good").keys() {
         let path = fixtures("onnx").join(rel);
         let template = host_for(&path);
@@ -55,6 +69,7 @@ fn truncations_and_byte_flips_never_panic() {
         for cut in 0..n {
             loads += 1;
             problems.extend(check(
+                &mut tally,
                 original[..cut].to_vec(),
                 &template,
                 &format!("{rel} cut at {cut}"),
@@ -70,9 +85,22 @@ fn truncations_and_byte_flips_never_panic() {
                 bytes[at] ^= mask;
             }
             loads += 1;
-            problems.extend(check(bytes, &template, &format!("{rel} flip #{i}")));
+            problems.extend(check(
+                &mut tally,
+                bytes,
+                &template,
+                &format!("{rel} flip #{i}"),
+            ));
         }
     }
+    eprintln!(
+        "{loads} mutated loads: {} ok, {} errors",
+        tally.ok, tally.err
+    );
+    assert!(
+        tally.err > 0 && tally.ok > 0,
+        "mutations should produce both outcomes"
+    );
     assert!(loads > 2000, "only {loads} mutated loads");
     assert!(problems.is_empty(), "{problems:#?}");
 }

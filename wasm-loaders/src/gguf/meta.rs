@@ -127,10 +127,10 @@ impl ValueReader<'_, '_> {
             vt::INT16 => (self.r.u16(what)? as i16).to_string(),
             vt::UINT32 => self.r.u32(what)?.to_string(),
             vt::INT32 => (self.r.u32(what)? as i32).to_string(),
-            vt::FLOAT32 => f32::from_bits(self.r.u32(what)?).to_string(),
+            vt::FLOAT32 => format!("{:?}", f32::from_bits(self.r.u32(what)?)),
             vt::UINT64 => self.r.u64(what)?.to_string(),
             vt::INT64 => (self.r.u64(what)? as i64).to_string(),
-            vt::FLOAT64 => f64::from_bits(self.r.u64(what)?).to_string(),
+            vt::FLOAT64 => format!("{:?}", f64::from_bits(self.r.u64(what)?)),
             vt::BOOL => match self.r.u8(what)? {
                 0 => "false".into(),
                 1 => "true".into(),
