@@ -48,11 +48,6 @@ pub const MAX_ARRAY_NESTING: u64 = 64;
 /// Most metadata entries copied into the result (the host accepts 10 000).
 const MAX_METADATA_ENTRIES: usize = 5000;
 
-/// Whether `prefix` starts with the GGUF magic.
-pub fn sniff(prefix: &[u8]) -> bool {
-    prefix.starts_with(MAGIC)
-}
-
 /// Whether a metadata key holds a chat template (never copied).
 fn is_chat_template(key: &str) -> bool {
     key == "tokenizer.chat_template" || key.starts_with("tokenizer.chat_template.")

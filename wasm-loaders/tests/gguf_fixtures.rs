@@ -6,7 +6,7 @@
 mod onnx_gguf_support;
 
 use modelseal_loaders::gguf::{self, types::GGML_TYPES};
-use modelseal_loaders::{ErrorKind, Options};
+use modelseal_loaders::{ErrorKind, Format, Options};
 use onnx_gguf_support::{compare, expected, fixtures, host_for};
 
 fn kind_name(kind: ErrorKind) -> String {
@@ -150,6 +150,13 @@ fn bad_files_fail_with_the_expected_error() {
                 if e.format.as_deref() != Some("gguf") {
                     failures.push(format!("{rel}: error does not name the format"));
                 }
+                // Through the dispatcher, a file detected as gguf fails the same way.
+                if modelseal_loaders::detect(&mut host_for(&path)).ok() == Some(Format::Gguf) {
+                    match modelseal_loaders::load(&mut host_for(&path), &Options::default()) {
+                        Err(d) if d.kind == e.kind && d.message == e.message => {}
+                        other => failures.push(format!("{rel}: dispatcher gave {other:?}")),
+                    }
+                }
             }
         }
     }
@@ -193,8 +200,18 @@ fn type_table_matches_gguf_py() {
 }
 
 #[test]
-fn sniff_checks_the_magic() {
-    assert!(gguf::sniff(b"GGUF\x03\0\0\0"));
-    assert!(!gguf::sniff(b"GGML"));
-    assert!(!gguf::sniff(b"GGU"));
+fn every_good_file_is_detected_as_gguf_and_loads_through_the_dispatcher() {
+    let exp = expected("gguf");
+    for rel in exp["good"].as_object().expect("good").keys() {
+        let path = fixtures("gguf").join(rel);
+        let mut host = host_for(&path);
+        assert_eq!(
+            modelseal_loaders::detect(&mut host).ok(),
+            Some(Format::Gguf),
+            "{rel}"
+        );
+        let result = modelseal_loaders::load(&mut host_for(&path), &Options::default())
+            .unwrap_or_else(|e| panic!("{rel}: {e:?}"));
+        assert_eq!(result.format, "gguf");
+    }
 }

@@ -6,7 +6,7 @@
 
 mod onnx_gguf_support;
 
-use modelseal_loaders::{ErrorKind, Host, LoadError, Options, SliceHost, onnx};
+use modelseal_loaders::{ErrorKind, Format, Host, LoadError, Options, SliceHost, onnx};
 use onnx_gguf_support::{compare, expected, fixtures, host_for};
 
 fn kind_name(kind: ErrorKind) -> String {
@@ -127,6 +127,13 @@ fn bad_models_fail_with_the_expected_error() {
                 if e.format.as_deref() != Some("onnx") {
                     failures.push(format!("{rel}: error does not name the format"));
                 }
+                // Through the dispatcher, a file detected as onnx fails the same way.
+                if modelseal_loaders::detect(&mut host_for(&path)).ok() == Some(Format::Onnx) {
+                    match modelseal_loaders::load(&mut host_for(&path), &Options::default()) {
+                        Err(d) if d.kind == e.kind && d.message == e.message => {}
+                        other => failures.push(format!("{rel}: dispatcher gave {other:?}")),
+                    }
+                }
             }
         }
     }
@@ -222,20 +229,18 @@ fn tensor_limit_is_enforced() {
 }
 
 #[test]
-fn sniff_accepts_every_good_model_and_rejects_other_formats() {
+fn every_good_model_is_detected_as_onnx_and_loads_through_the_dispatcher() {
     let exp = expected("onnx");
     for rel in exp["good"].as_object().expect("good").keys() {
-        let bytes = std::fs::read(fixtures("onnx").join(rel)).expect("fixture");
-        assert!(onnx::sniff(&bytes[..bytes.len().min(64)]), "{rel}");
-    }
-    for other in [
-        &b"GGUF\x03\0\0\0"[..],
-        b"PK\x03\x04",
-        b"\x80\x02}q\x00.",
-        b"\x93NUMPY",
-        b"",
-        b"\x08",
-    ] {
-        assert!(!onnx::sniff(other), "{other:?}");
+        let path = fixtures("onnx").join(rel);
+        let mut host = host_for(&path);
+        assert_eq!(
+            modelseal_loaders::detect(&mut host).ok(),
+            Some(Format::Onnx),
+            "{rel}"
+        );
+        let result = modelseal_loaders::load(&mut host_for(&path), &Options::default())
+            .unwrap_or_else(|e| panic!("{rel}: {e:?}"));
+        assert_eq!(result.format, "onnx");
     }
 }

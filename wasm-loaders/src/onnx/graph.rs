@@ -81,48 +81,6 @@ fn model_field_wire(field: u32) -> Option<WireType> {
     }
 }
 
-/// See [`super::sniff`].
-pub(super) fn sniff_model(prefix: &[u8]) -> bool {
-    // ir_version: key 0x08, then a one- or two-byte varint 1..=255.
-    let Some((&0x08, rest)) = prefix.split_first() else {
-        return false;
-    };
-    let (version, rest) = match rest {
-        [v, rest @ ..] if *v & 0x80 == 0 => (u64::from(*v), rest),
-        [lo, hi, rest @ ..] if hi & 0x80 == 0 => {
-            (u64::from(lo & 0x7f) | (u64::from(*hi) << 7), rest)
-        }
-        _ => return false,
-    };
-    if !(1..=255).contains(&version) {
-        return false;
-    }
-    // The next key must be another ModelProto field of the right wire type (a model
-    // always has at least a graph after ir_version).
-    let Some(&key) = rest.first() else {
-        return false;
-    };
-    if key & 0x80 != 0 {
-        // Field numbers ≥ 16 take two key bytes: 20, 25 and 26 are ModelProto fields.
-        let Some(&hi) = rest.get(1) else {
-            return false;
-        };
-        let field = u32::from((key & 0x7f) >> 3) | (u32::from(hi) << 4);
-        return key & 7 == 2
-            && matches!(
-                field,
-                MODEL_TRAINING_INFO | MODEL_FUNCTIONS | MODEL_CONFIGURATION
-            );
-    }
-    let field = u32::from(key >> 3);
-    let wire = match key & 7 {
-        0 => WireType::Varint,
-        2 => WireType::Len,
-        _ => return false,
-    };
-    field != MODEL_IR_VERSION && model_field_wire(field) == Some(wire)
-}
-
 /// Refuse a known field that arrives with the wrong wire type.
 fn wrong_wire(message: &str, tag: Tag) -> LoadError {
     LoadError::malformed(format!(

@@ -60,13 +60,6 @@ const MAX_WARNINGS: usize = 200;
 /// Most distinct external data files opened.
 const MAX_EXTERNAL_FILES: usize = 4096;
 
-/// Whether `prefix` (the first bytes of the input) looks like a serialised ModelProto:
-/// it must start with `ir_version` (field 1, varint, a plausible value 1..=255) followed
-/// by another ModelProto field of the right wire type, as every ONNX writer emits.
-pub fn sniff(prefix: &[u8]) -> bool {
-    graph::sniff_model(prefix)
-}
-
 /// Parse an ONNX model from source 0 of `host`.
 pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadError> {
     let depth = options.limits.max_depth.min(MAX_SUBGRAPH_DEPTH);

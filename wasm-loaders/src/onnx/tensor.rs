@@ -60,8 +60,12 @@ pub(super) struct TensorMsg {
     pub end: u64,
     /// `name`, if present.
     pub name: Option<String>,
-    /// `dims`, each checked non-negative.
+    /// `dims` (negative ones are recorded in `negative_dim`).
     pub dims: Vec<u64>,
+    /// The first negative dimension, refused once the tensor's name is known.
+    pub negative_dim: Option<i64>,
+    /// Whether there were more than [`MAX_DIMS`] dimensions.
+    pub too_many_dims: bool,
     /// `data_type` (0 if absent).
     pub data_type: i32,
     /// `raw_data` as (offset, length) in the input.
@@ -153,13 +157,13 @@ impl Loader<'_> {
                 DIMS => match tag.wire {
                     WireType::Varint => {
                         let v = self.w.varint(end)?;
-                        push_dim(&mut t.dims, v)?;
+                        t.push_dim(v);
                     }
                     WireType::Len => {
                         let sub = self.w.len_delimited(end)?;
                         while self.w.pos() < sub {
                             let v = self.w.varint(sub)?;
-                            push_dim(&mut t.dims, v)?;
+                            t.push_dim(v);
                         }
                     }
                     _ => return Err(bad()),
@@ -295,6 +299,16 @@ impl Loader<'_> {
             }
             Mapped::Dtype(d, f, k) => (d, f, k),
         };
+        if let Some(d) = t.negative_dim {
+            return Err(LoadError::malformed(format!(
+                "tensor '{name}' has negative dimension {d}"
+            )));
+        }
+        if t.too_many_dims {
+            return Err(LoadError::unsupported(format!(
+                "tensor '{name}' has more than {MAX_DIMS} dimensions"
+            )));
+        }
         if t.segment {
             return Err(LoadError::unsupported(format!(
                 "tensor '{name}' is a segment of a larger tensor (TensorProto.segment)"
@@ -374,20 +388,17 @@ impl Loader<'_> {
     }
 }
 
-/// Append a dimension read as a protobuf int64, refusing negative values and too many
-/// dimensions.
-fn push_dim(dims: &mut Vec<u64>, raw: u64) -> Result<(), LoadError> {
-    if (raw as i64) < 0 {
-        return Err(LoadError::malformed(format!(
-            "tensor dimension {} is negative",
-            raw as i64
-        )));
+impl TensorMsg {
+    /// Record a dimension read as a protobuf int64; negative values and dimensions past
+    /// [`MAX_DIMS`] are noted (and refused by [`Loader::add_tensor`], which knows the name).
+    fn push_dim(&mut self, raw: u64) {
+        let v = raw as i64;
+        if v < 0 {
+            self.negative_dim.get_or_insert(v);
+        } else if self.dims.len() >= MAX_DIMS {
+            self.too_many_dims = true;
+        } else {
+            self.dims.push(raw);
+        }
     }
-    if dims.len() >= MAX_DIMS {
-        return Err(LoadError::unsupported(format!(
-            "tensor has more than {MAX_DIMS} dimensions"
-        )));
-    }
-    dims.push(raw);
-    Ok(())
 }
