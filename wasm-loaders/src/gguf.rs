@@ -10,7 +10,10 @@
 //! (little-endian, row-major shape = ggml's `ne` reversed). Quantized types are kept as
 //! their raw blocks, losslessly: a `U8` tensor of the exact byte size with
 //! `extra = {"ggml_type": "<type>", "shape": "[<row-major dims>]"}`; nothing is computed
-//! in the sandbox. Unknown or removed type ids are refused as unsupported, naming the id.
+//! in the sandbox by default. With `Options.dequantize`, Q8_0 and Q4_0 tensors are decoded
+//! to F32 in the output buffer instead (`extra = {"dequantized_from": "Q8_0"}`), bit-exact
+//! with ggml's reference dequantization; other quantized types stay raw, with a warning.
+//! Unknown or removed type ids are refused as unsupported, naming the id.
 //!
 //! Metadata goes into `LoadResult.metadata` under its own key (plus `gguf.version`):
 //! scalars as text, strings truncated past 16 KiB, arrays shown up to 16 items and
@@ -18,6 +21,7 @@
 //! (CVE-2024-34359): they are not copied, only their size, and a warning is emitted.
 //! Big-endian GGUF files are refused as unsupported.
 
+mod dequant;
 mod meta;
 mod reader;
 mod tensors;
@@ -156,7 +160,13 @@ fn load_inner(host: &mut dyn Host, options: &Options) -> Result<LoadResult, Load
         ));
     }
 
-    tensors::read(&mut r, n_tensors, alignment, &mut result)?;
+    tensors::read(
+        &mut r,
+        n_tensors,
+        alignment,
+        options.dequantize,
+        &mut result,
+    )?;
     Ok(result)
 }
 

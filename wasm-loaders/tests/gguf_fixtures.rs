@@ -215,3 +215,47 @@ fn every_good_file_is_detected_as_gguf_and_loads_through_the_dispatcher() {
         assert_eq!(result.format, "gguf");
     }
 }
+
+#[test]
+fn dequantized_q8_0_and_q4_0_match_gguf_py_bit_for_bit() {
+    let exp = expected("gguf");
+    let options = Options {
+        dequantize: true,
+        ..Options::default()
+    };
+    let mut checked = 0;
+    for (rel, want) in exp["good"].as_object().expect("good") {
+        let Some(deq) = want.get("dequantized").and_then(|d| d.as_array()) else {
+            continue;
+        };
+        let path = fixtures("gguf").join(rel);
+        let mut host = host_for(&path);
+        let result = gguf::load(&mut host, &options).expect("loads");
+        let names: Vec<&str> = deq.iter().filter_map(|d| d["name"].as_str()).collect();
+        let chosen: Vec<_> = result
+            .tensors
+            .iter()
+            .filter(|t| names.contains(&t.name.as_str()))
+            .cloned()
+            .collect();
+        let problems = compare(&chosen, &host, &serde_json::json!({ "tensors": deq }));
+        assert!(problems.is_empty(), "{rel}: {problems:#?}");
+        // Other quantized types stay raw, and the report says so.
+        let raw_q4_1 = result
+            .tensors
+            .iter()
+            .find(|t| t.name == "q.q4_1")
+            .expect("q.q4_1");
+        assert_eq!(
+            raw_q4_1.extra.get("ggml_type").map(String::as_str),
+            Some("Q4_1")
+        );
+        assert!(
+            result.warnings.iter().any(|w| w.contains("Q4_1")),
+            "{:?}",
+            result.warnings
+        );
+        checked += names.len();
+    }
+    assert!(checked >= 4, "only {checked} dequantized tensors checked");
+}

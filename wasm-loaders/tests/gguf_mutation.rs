@@ -22,12 +22,18 @@ struct Tally {
     err: usize,
 }
 
-fn check(tally: &mut Tally, bytes: Vec<u8>, what: &str) -> Option<String> {
+fn check(tally: &mut Tally, bytes: Vec<u8>, dequantize: bool, what: &str) -> Option<String> {
     let mut host = SliceHost::new(bytes);
     host.output_limit = 64 << 20;
     let start = Instant::now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        gguf::load(&mut host, &Options::default())
+        gguf::load(
+            &mut host,
+            &Options {
+                dequantize,
+                ..Options::default()
+            },
+        )
     }));
     let took = start.elapsed();
     if took > MAX_LOAD {
@@ -66,6 +72,7 @@ fn truncations_and_byte_flips_never_panic() {
             problems.extend(check(
                 &mut tally,
                 original[..cut].to_vec(),
+                cut % 2 == 1,
                 &format!("{rel} cut at {cut}"),
             ));
         }
@@ -76,7 +83,12 @@ fn truncations_and_byte_flips_never_panic() {
                 bytes[at] ^= (rng.below(255) + 1) as u8;
             }
             loads += 1;
-            problems.extend(check(&mut tally, bytes, &format!("{rel} flip #{i}")));
+            problems.extend(check(
+                &mut tally,
+                bytes,
+                i % 2 == 1,
+                &format!("{rel} flip #{i}"),
+            ));
         }
     }
     eprintln!(

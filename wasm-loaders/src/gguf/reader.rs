@@ -38,6 +38,11 @@ impl<'h> Reader<'h> {
         self.pos
     }
 
+    /// The host (for tensor reads and output writes after the header).
+    pub fn host(&mut self) -> &mut dyn Host {
+        &mut *self.host
+    }
+
     /// Input length.
     pub fn len(&self) -> u64 {
         self.len

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use super::dequant;
 use super::reader::Reader;
 use super::types::{GgmlType, ggml_type};
 use crate::result::{ByteOrder, Dtype, LoadError, LoadResult, Storage, StorageSource, TensorDesc};
@@ -42,6 +43,7 @@ pub(super) fn read(
     r: &mut Reader<'_>,
     n: u64,
     alignment: u64,
+    dequantize: bool,
     result: &mut LoadResult,
 ) -> Result<(), LoadError> {
     let least = n
@@ -120,6 +122,7 @@ pub(super) fn read(
         );
     }
 
+    let mut kept_raw: BTreeSet<&'static str> = BTreeSet::new();
     for t in infos {
         let storage = Storage {
             source: StorageSource::Input,
@@ -130,7 +133,21 @@ pub(super) fn read(
         let shape: Vec<u64> = t.ne.iter().rev().copied().collect();
         let desc = match t.ty.dtype {
             Some(dtype) => TensorDesc::contiguous(t.name, dtype, shape, ByteOrder::Little, storage),
+            None if dequantize && dequant::supported(&t.ty) => {
+                let mut d = TensorDesc::contiguous(
+                    t.name,
+                    Dtype::F32,
+                    shape,
+                    ByteOrder::Little,
+                    dequant::dequantize(r.host(), &t.ty, storage.offset, storage.length)?,
+                );
+                d.extra.insert("dequantized_from".into(), t.ty.name.into());
+                d
+            }
             None => {
+                if dequantize {
+                    kept_raw.insert(t.ty.name);
+                }
                 let mut d = TensorDesc::contiguous(
                     t.name,
                     Dtype::U8,
@@ -146,6 +163,13 @@ pub(super) fn read(
             }
         };
         result.tensors.push(desc);
+    }
+    if !kept_raw.is_empty() {
+        let names: Vec<&str> = kept_raw.into_iter().collect();
+        result.warnings.push(format!(
+            "dequantization is only implemented for Q8_0 and Q4_0; {} tensors were kept as raw blocks",
+            names.join(", ")
+        ));
     }
     Ok(())
 }
