@@ -91,16 +91,43 @@ fn wrong_wire(message: &str, tag: Tag) -> LoadError {
 
 /// What the attribute walker needs to know about the node that owns the attributes.
 struct NodeInfo {
-    /// Node name, else `<op_type>_<index>`; used in subgraph scopes and messages.
-    label: String,
-    /// `node.name` (may be empty).
-    name: String,
-    /// First output (may be empty).
-    output: String,
+    /// `node.name` (may be empty), or why it is unusable.
+    name: Result<String, LoadError>,
+    /// `op_type`.
+    op_type: String,
+    /// First output (may be empty), or why it is unusable.
+    output: Result<String, LoadError>,
     /// `op_type == "Constant"` in the default domain.
     is_constant: bool,
     /// Index of the node in its graph.
     index: u64,
+}
+
+impl NodeInfo {
+    /// Node name, else `<op_type>_<index>`: the node's part of a subgraph scope.
+    fn label(&self) -> Result<String, LoadError> {
+        let name = self.name.clone()?;
+        Ok(if name.is_empty() {
+            format!("{}_{}", self.op_type, self.index)
+        } else {
+            name
+        })
+    }
+
+    /// The name of the tensor a Constant node produces: its first output, else its name,
+    /// else `Constant_<index>`.
+    fn constant_name(&self) -> Result<String, LoadError> {
+        let output = self.output.clone()?;
+        if !output.is_empty() {
+            return Ok(output);
+        }
+        let name = self.name.clone()?;
+        Ok(if name.is_empty() {
+            format!("Constant_{}", self.index)
+        } else {
+            name
+        })
+    }
 }
 
 /// The first pass over an attribute: its name and where its values are.
@@ -113,8 +140,6 @@ struct AttrInfo {
     g: Option<(u64, u64)>,
     has_floats: bool,
     has_ints: bool,
-    has_strings: bool,
-    has_s: bool,
     graphs: u64,
     tensors: u64,
     sparse: u64,
@@ -382,10 +407,10 @@ impl Loader<'_> {
     fn node(&mut self, end: u64, scope: &str, depth: u64, index: u64) -> Result<(), LoadError> {
         let start = self.w.pos();
         // First pass: identity (fields may come in any order).
-        let mut name = String::new();
+        let mut name = Ok(String::new());
         let mut op_type = String::new();
         let mut domain = String::new();
-        let mut output: Option<String> = None;
+        let mut output: Option<Result<String, LoadError>> = None;
         while self.w.pos() < end {
             let tag = self.w.tag(end)?;
             match tag.field {
@@ -397,14 +422,14 @@ impl Loader<'_> {
                 NODE_OUTPUT => {
                     let sub = self.w.len_delimited(end)?;
                     if output.is_none() {
-                        output = Some(self.string(sub, MAX_NAME_BYTES, "node output name")?);
+                        output = Some(self.lazy_string(sub, MAX_NAME_BYTES, "node output name")?);
                     } else {
                         self.w.seek(sub)?;
                     }
                 }
                 NODE_NAME => {
                     let sub = self.w.len_delimited(end)?;
-                    name = self.string(sub, MAX_NAME_BYTES, "node name")?;
+                    name = self.lazy_string(sub, MAX_NAME_BYTES, "node name")?;
                 }
                 NODE_OP_TYPE => {
                     let sub = self.w.len_delimited(end)?;
@@ -417,16 +442,11 @@ impl Loader<'_> {
                 _ => self.w.skip(tag.wire, end)?,
             }
         }
-        let label = if name.is_empty() {
-            format!("{op_type}_{index}")
-        } else {
-            name.clone()
-        };
         let info = NodeInfo {
-            label,
             name,
-            output: output.unwrap_or_default(),
             is_constant: op_type == "Constant" && (domain.is_empty() || domain == "ai.onnx"),
+            op_type,
+            output: output.unwrap_or(Ok(String::new())),
             index,
         };
         // Second pass: the attributes.
@@ -477,14 +497,7 @@ impl Loader<'_> {
                     a.has_ints = true;
                     self.w.skip(tag.wire, end)?;
                 }
-                (ATTR_S, WireType::Len) => {
-                    a.has_s = true;
-                    self.w.skip(tag.wire, end)?;
-                }
-                (ATTR_STRINGS, WireType::Len) => {
-                    a.has_strings = true;
-                    self.w.skip(tag.wire, end)?;
-                }
+                (ATTR_S | ATTR_STRINGS, WireType::Len) => self.w.skip(tag.wire, end)?,
                 (ATTR_TENSORS, WireType::Len) => {
                     a.tensors += 1;
                     self.w.skip(tag.wire, end)?;
@@ -522,13 +535,14 @@ impl Loader<'_> {
 
         // Subgraphs.
         if a.g.is_some() || a.graphs > 0 {
+            let label = node.label()?;
             if depth >= self.max_depth {
                 return Err(LoadError::limit(format!(
-                    "subgraphs nested deeper than {} levels (node '{}', attribute '{}')",
-                    self.max_depth, node.label, a.name
+                    "subgraphs nested deeper than {} levels (node '{label}', attribute '{}')",
+                    self.max_depth, a.name
                 )));
             }
-            let base = format!("{scope}{}/{}/", node.label, a.name);
+            let base = format!("{scope}{label}/{}/", a.name);
             if let Some((s, e)) = a.g {
                 self.w.seek(s)?;
                 self.graph(e, &base, depth + 1, false)?;
@@ -566,14 +580,7 @@ impl Loader<'_> {
         node: &NodeInfo,
         scope: &str,
     ) -> Result<(), LoadError> {
-        let own = if !node.output.is_empty() {
-            node.output.clone()
-        } else if !node.name.is_empty() {
-            node.name.clone()
-        } else {
-            format!("Constant_{}", node.index)
-        };
-        let name = format!("{scope}{own}");
+        let name = format!("{scope}{}", node.constant_name()?);
         match a.name.as_str() {
             "value" => {
                 let Some((s, e)) = a.t else {
@@ -619,7 +626,6 @@ impl Loader<'_> {
                 self.push_tensor(desc)
             }
             "value_string" | "value_strings" => {
-                let _ = (a.has_s, a.has_strings);
                 self.warn(format!("Constant '{name}' holds strings; skipped"));
                 Ok(())
             }

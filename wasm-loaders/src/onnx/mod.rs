@@ -185,6 +185,25 @@ impl Loader<'_> {
         String::from_utf8(bytes).map_err(|_| LoadError::malformed(format!("{what} is not UTF-8")))
     }
 
+    /// Like [`Loader::string`], but a too-long or non-UTF-8 string is returned as an inner
+    /// error to be raised only if the string is actually used (node names and outputs
+    /// matter only when they name a tensor or a subgraph scope).
+    fn lazy_string(
+        &mut self,
+        sub_end: u64,
+        max: usize,
+        what: &str,
+    ) -> Result<Result<String, LoadError>, LoadError> {
+        let (bytes, total) = self.w.prefix(sub_end, max)?;
+        if total > max as u64 {
+            return Ok(Err(LoadError::limit(format!(
+                "{what} is {total} bytes long (limit {max})"
+            ))));
+        }
+        Ok(String::from_utf8(bytes)
+            .map_err(|_| LoadError::malformed(format!("{what} is not UTF-8"))))
+    }
+
     /// Read a string payload for the report: lossy UTF-8, truncated to `max` bytes (the
     /// truncation is marked).
     fn text(&mut self, sub_end: u64, max: usize) -> Result<String, LoadError> {
