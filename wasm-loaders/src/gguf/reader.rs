@@ -5,8 +5,11 @@
 use crate::host::Host;
 use crate::result::LoadError;
 
-/// Size of the read-ahead window.
+/// Largest read-ahead window.
 const WINDOW: usize = 64 * 1024;
+/// Window read after a jump; it doubles while reading continues sequentially, up to
+/// [`WINDOW`].
+const MIN_WINDOW: usize = 4 * 1024;
 
 /// A cursor over source 0.
 pub(super) struct Reader<'h> {
@@ -14,6 +17,7 @@ pub(super) struct Reader<'h> {
     len: u64,
     window: Vec<u8>,
     window_start: u64,
+    next_window: usize,
     pos: u64,
     /// GGUF v2+ (64-bit counts and lengths) rather than v1 (32-bit).
     pub wide: bool,
@@ -28,6 +32,7 @@ impl<'h> Reader<'h> {
             len,
             window: Vec::new(),
             window_start: 0,
+            next_window: MIN_WINDOW / 2,
             pos: 0,
             wide: true,
         })
@@ -66,24 +71,36 @@ impl<'h> Reader<'h> {
         }
     }
 
-    /// The next `N` bytes.
-    fn take<const N: usize>(&mut self, what: &str) -> Result<[u8; N], LoadError> {
-        self.need(N as u64, what)?;
-        let end = self.pos + N as u64;
-        if self.pos < self.window_start || end > self.window_start + self.window.len() as u64 {
-            let want = self.remaining().min(WINDOW as u64) as usize;
+    /// The bytes `pos .. pos+n` (n ≤ WINDOW, already checked against the bytes
+    /// remaining), refilling the window if needed.
+    fn window_slice(&mut self, n: usize) -> Result<&[u8], LoadError> {
+        let end = self.pos + n as u64;
+        let window_end = self.window_start + self.window.len() as u64;
+        if self.pos < self.window_start || end > window_end {
+            let sequential = self.pos >= self.window_start && self.pos <= window_end;
+            self.next_window = if sequential {
+                (self.next_window * 2).min(WINDOW)
+            } else {
+                MIN_WINDOW
+            };
+            // ≤ max(WINDOW, n) with n ≤ WINDOW: fits in usize.
+            let want = self.remaining().min(self.next_window.max(n) as u64) as usize;
             self.window.resize(want, 0);
             self.host.read_at(0, self.pos, &mut self.window)?;
             self.window_start = self.pos;
         }
         let at = (self.pos - self.window_start) as usize;
+        self.window
+            .get(at..at + n)
+            .ok_or_else(|| LoadError::malformed("GGUF read window out of range"))
+    }
+
+    /// The next `N` bytes.
+    fn take<const N: usize>(&mut self, what: &str) -> Result<[u8; N], LoadError> {
+        self.need(N as u64, what)?;
         let mut out = [0u8; N];
-        let src = self
-            .window
-            .get(at..at + N)
-            .ok_or_else(|| LoadError::malformed("GGUF read window out of range"))?;
-        out.copy_from_slice(src);
-        self.pos = end;
+        out.copy_from_slice(self.window_slice(N)?);
+        self.pos += N as u64;
         Ok(out)
     }
 
@@ -125,8 +142,13 @@ impl<'h> Reader<'h> {
         self.need(n, what)?;
         // min(n, max) ≤ max, a usize.
         let k = n.min(max as u64) as usize;
-        let mut out = vec![0u8; k];
-        self.host.read_at(0, self.pos, &mut out)?;
+        let out = if k <= WINDOW {
+            self.window_slice(k)?.to_vec()
+        } else {
+            let mut v = vec![0u8; k];
+            self.host.read_at(0, self.pos, &mut v)?;
+            v
+        };
         self.pos += n;
         Ok(out)
     }

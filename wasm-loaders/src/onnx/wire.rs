@@ -12,8 +12,11 @@
 use crate::host::Host;
 use crate::result::LoadError;
 
-/// Size of the read-ahead window.
+/// Largest read-ahead window.
 const WINDOW: usize = 64 * 1024;
+/// Window read after a jump (e.g. past a skipped payload); it doubles while reading
+/// continues sequentially, up to [`WINDOW`].
+const MIN_WINDOW: usize = 4 * 1024;
 /// Longest valid varint encoding of a 64-bit value.
 const MAX_VARINT_BYTES: usize = 10;
 /// Largest field number protobuf allows (2^29 - 1).
@@ -48,6 +51,7 @@ pub(crate) struct Wire<'h> {
     len: u64,
     window: Vec<u8>,
     window_start: u64,
+    next_window: usize,
     pos: u64,
 }
 
@@ -61,6 +65,7 @@ impl<'h> Wire<'h> {
             len,
             window: Vec::new(),
             window_start: 0,
+            next_window: MIN_WINDOW / 2,
             pos: 0,
         })
     }
@@ -118,14 +123,22 @@ impl<'h> Wire<'h> {
                 .checked_add(n64)
                 .is_some_and(|e| e <= self.window_start + self.window.len() as u64);
         if !in_window {
-            let want = self.len.saturating_sub(self.pos).min(WINDOW as u64);
+            let window_end = self.window_start + self.window.len() as u64;
+            let sequential = self.pos >= self.window_start && self.pos <= window_end;
+            self.next_window = if sequential {
+                (self.next_window * 2).min(WINDOW)
+            } else {
+                MIN_WINDOW
+            };
+            let size = self.next_window.max(n) as u64;
+            let want = self.len.saturating_sub(self.pos).min(size);
             if want < n64 {
                 return Err(LoadError::malformed(format!(
                     "truncated protobuf: {n} bytes needed at offset {} of {}",
                     self.pos, self.len
                 )));
             }
-            // `want` ≤ WINDOW, so it fits in usize.
+            // `want` ≤ max(WINDOW, n) with n ≤ WINDOW, so it fits in usize.
             self.window.resize(want as usize, 0);
             self.host.read_at(self.source, self.pos, &mut self.window)?;
             self.window_start = self.pos;

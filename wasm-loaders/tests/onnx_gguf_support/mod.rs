@@ -187,3 +187,32 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// A host that counts the bytes the loader reads (to show payloads are not copied).
+pub struct CountingHost {
+    /// The wrapped host.
+    pub inner: SliceHost,
+    /// Bytes read through `read_at`.
+    pub read: u64,
+}
+
+impl modelseal_loaders::Host for CountingHost {
+    fn source_len(&self, source: u32) -> Result<u64, modelseal_loaders::LoadError> {
+        self.inner.source_len(source)
+    }
+    fn read_at(
+        &mut self,
+        source: u32,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), modelseal_loaders::LoadError> {
+        self.read += buf.len() as u64;
+        self.inner.read_at(source, offset, buf)
+    }
+    fn open_external(&mut self, name: &str) -> Result<u32, modelseal_loaders::LoadError> {
+        self.inner.open_external(name)
+    }
+    fn write_output(&mut self, bytes: &[u8]) -> Result<u64, modelseal_loaders::LoadError> {
+        self.inner.write_output(bytes)
+    }
+}
