@@ -11,8 +11,10 @@
 mod abi;
 pub mod decompress;
 pub mod detect;
+pub mod gguf;
 pub mod host;
 pub mod numpy;
+pub mod onnx;
 pub mod result;
 pub mod safetensors;
 pub mod test_hooks;
@@ -60,8 +62,8 @@ fn run_loader(
         Format::Keras => Err(not_built_yet(format)),
         Format::KerasH5 => Err(not_built_yet(format)),
         Format::Hdf5 => Err(not_built_yet(format)),
-        Format::Onnx => Err(not_built_yet(format)),
-        Format::Gguf => Err(not_built_yet(format)),
+        Format::Onnx => onnx::load(host, options),
+        Format::Gguf => gguf::load(host, options),
     }
 }
 
