@@ -10,6 +10,9 @@
 #[cfg(target_arch = "wasm32")]
 mod abi;
 pub mod host;
+pub mod joblib;
+pub mod pickle;
+pub mod pytorch;
 pub mod result;
 
 pub use host::{Host, SliceHost};
