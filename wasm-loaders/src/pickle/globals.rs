@@ -68,7 +68,7 @@ impl GlobalTable {
     /// Record a copyreg extension code (EXT1/2/4): it names a global through a registry
     /// the file cannot be checked against, so it is `unknown`.
     pub fn intern_extension(&mut self, code: u32) -> Result<GlobalId, LoadError> {
-        self.intern("copyreg extension code", &code.to_string())
+        self.intern("copyreg", &format!("extension code {code}"))
     }
 
     /// The global with id `id`.

@@ -273,6 +273,12 @@ fn storage_class(name: &str) -> Option<StorageClass> {
     Some(StorageClass::Typed(dt))
 }
 
+/// The legacy tensor type names (`torch.FloatTensor`…), which old checkpoints reference.
+const LEGACY_TENSOR_TYPES: &[&str] = &[
+    "DoubleTensor", "FloatTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+    "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+];
+
 const NUMPY_SCALAR_TYPES: &[&str] = &[
     "bool_", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "longlong", "ulonglong", "intc", "uintc", "int_", "uint",
@@ -312,6 +318,7 @@ pub fn known(module: &str, name: &str) -> Option<Known> {
         ("torch", "Tensor") | ("torch.nn.parameter", "Parameter") | ("torch._tensor", "Tensor") => {
             Known::TorchTensorType
         }
+        ("torch" | "torch.cuda", n) if LEGACY_TENSOR_TYPES.contains(&n) => Known::TorchTensorType,
         ("torch", "Size") => Known::TorchSize,
         ("torch", "device") => Known::TorchDevice,
         (
