@@ -9,11 +9,14 @@
 
 #[cfg(target_arch = "wasm32")]
 mod abi;
+pub mod decompress;
 pub mod host;
 pub mod joblib;
+pub mod numpy;
 pub mod pickle;
 pub mod pytorch;
 pub mod result;
+pub mod zip;
 
 pub use host::{Host, SliceHost};
 pub use result::{
