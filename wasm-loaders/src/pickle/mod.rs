@@ -172,3 +172,33 @@ pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadEr
         .map_err(|e| e.with_format(format))?;
     finish(format, &up, flat)
 }
+
+/// Load a pickle stream held in guest memory (a decompressed joblib dump). Blobs left in
+/// the stream are copied to the output buffer. `format` names the file when no joblib
+/// array is found.
+pub fn load_bytes(
+    host: &mut dyn Host,
+    options: &Options,
+    data: &[u8],
+    format: &str,
+) -> Result<LoadResult, LoadError> {
+    let mut up = Unpickler::new(&options.limits);
+    let mut roots = Vec::new();
+    let outcome = {
+        let mut r = Reader::from_slice(data);
+        parse_stacked(&mut up, &mut r, true, &mut roots)
+    };
+    let format = if up.joblib_arrays { "joblib" } else { format };
+    gate(&up, options, outcome).map_err(|e| e.with_format(format))?;
+    if roots.first().is_some_and(|&r| is_torch_magic(&up, r)) {
+        return Err(LoadError::unsupported(
+            "a compressed legacy PyTorch checkpoint is not a format PyTorch reads",
+        )
+        .with_format(format));
+    }
+    let mut stream = Stream::memory(data);
+    let mut resolver = NoPersistentIds;
+    let flat = walk_roots(&up, &roots, options, host, &mut stream, &mut resolver)
+        .map_err(|e| e.with_format(format))?;
+    finish(format, &up, flat)
+}

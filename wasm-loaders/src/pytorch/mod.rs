@@ -5,6 +5,7 @@
 
 pub mod legacy;
 pub mod tar;
+pub mod zip;
 
 use crate::pickle::globals::GlobalTable;
 use crate::pickle::policy::{StorageClass, TorchDtype};

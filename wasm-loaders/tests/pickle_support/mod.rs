@@ -35,12 +35,19 @@ pub fn corpus() -> Option<PathBuf> {
 
 /// Load `bytes` with the loader its content calls for.
 pub fn load(bytes: Vec<u8>, options: &Options) -> (Result<LoadResult, LoadError>, SliceHost) {
-    let is_tar = modelseal_loaders::pytorch::tar::looks_like_tar(&bytes);
+    use modelseal_loaders::{joblib, pickle, pytorch};
+    let is_tar = pytorch::tar::looks_like_tar(&bytes);
+    let is_zip = bytes.starts_with(b"PK\x03\x04");
+    let compressed = joblib::compression(&bytes).is_some();
     let mut host = SliceHost::new(bytes);
     let r = if is_tar {
-        modelseal_loaders::pytorch::tar::load(&mut host, options)
+        pytorch::tar::load(&mut host, options)
+    } else if is_zip {
+        pytorch::zip::load(&mut host, options)
+    } else if compressed {
+        joblib::load(&mut host, options)
     } else {
-        modelseal_loaders::pickle::load(&mut host, options)
+        pickle::load(&mut host, options)
     };
     (r, host)
 }
