@@ -133,12 +133,23 @@ const MAX_NAMED: usize = 20;
 /// `context` is appended (e.g. why parsing stopped early).
 pub fn refusal(
     table: &GlobalTable,
+    violations: &[String],
     allow_unknown_classes: bool,
     context: Option<&str>,
 ) -> Option<LoadError> {
     let bad = table.offending(allow_unknown_classes);
-    if bad.is_empty() {
+    if bad.is_empty() && violations.is_empty() {
         return None;
+    }
+    if bad.is_empty() {
+        let mut msg = violations.join("; ");
+        if let Some(c) = context {
+            msg.push_str("; ");
+            msg.push_str(c);
+        }
+        let mut err = LoadError::refused(msg);
+        err.globals = table.refs();
+        return Some(err);
     }
     let mut bad_sorted = bad.clone();
     // Most dangerous first.
@@ -166,6 +177,10 @@ pub fn refusal(
             " (these are classes of known ML libraries; allow_unknown_classes extracts their \
              tensors without building them)",
         );
+    }
+    for v in violations {
+        msg.push_str("; ");
+        msg.push_str(v);
     }
     if let Some(c) = context {
         msg.push_str("; ");

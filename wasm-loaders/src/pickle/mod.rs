@@ -70,16 +70,24 @@ pub fn gate<T>(
     outcome: Result<T, LoadError>,
 ) -> Result<T, LoadError> {
     match outcome {
-        Ok(v) => match globals::refusal(&up.globals, options.allow_unknown_classes, None) {
+        Ok(v) => match globals::refusal(
+            &up.globals,
+            &up.violations,
+            options.allow_unknown_classes,
+            None,
+        ) {
             Some(refusal) => Err(refusal),
             None => Ok(v),
         },
         Err(e) => {
             let context = format!("parsing also failed: {}", e.message);
             if e.kind != ErrorKind::Refused {
-                if let Some(refusal) =
-                    globals::refusal(&up.globals, options.allow_unknown_classes, Some(&context))
-                {
+                if let Some(refusal) = globals::refusal(
+                    &up.globals,
+                    &up.violations,
+                    options.allow_unknown_classes,
+                    Some(&context),
+                ) {
                     return Err(refusal);
                 }
             }

@@ -111,9 +111,14 @@ pub struct Unpickler {
     pub joblib_arrays: bool,
     /// Highest PROTO seen.
     pub protocol: u8,
+    /// Dangerous operations seen that are not globals (BUILD on a global).
+    pub violations: Vec<String>,
     limits: Limits,
     nested: u32,
 }
+
+/// Most violations recorded.
+const MAX_VIOLATIONS: usize = 16;
 
 /// Most nested pickles (joblib object arrays) inside one another.
 const MAX_NESTED: u32 = 1;
@@ -140,6 +145,7 @@ impl Unpickler {
             globals: GlobalTable::new(),
             joblib_arrays: false,
             protocol: 0,
+            violations: Vec::new(),
             limits: limits.clone(),
             nested: 0,
         }
@@ -361,15 +367,22 @@ impl Unpickler {
         let target = Self::top(f)?;
         let target_known = match self.arena.get(target) {
             Node::Global(g) => {
+                // Python would set attributes on the module/class/function (monkey-patching
+                // it for the rest of the load). Recorded and refused; parsing goes on so
+                // every global of the file is reported.
                 let name = self
                     .globals
                     .get(*g)
                     .map(|g| g.full_name())
                     .unwrap_or_default();
-                return Err(LoadError::refused(format!(
+                let v = format!(
                     "BUILD on the global {name} would overwrite attributes of a module, class \
                      or function"
-                )));
+                );
+                if self.violations.len() < MAX_VIOLATIONS && !self.violations.contains(&v) {
+                    self.violations.push(v);
+                }
+                return Ok(());
             }
             Node::Object(o) => numpy::known_of(&self.arena, &self.globals, o.callable),
             other => {
@@ -701,11 +714,13 @@ impl Unpickler {
             op::STACK_GLOBAL => {
                 let name = Self::pop(f)?;
                 let module = Self::pop(f)?;
-                let (Node::Str(m), Node::Str(n)) =
-                    (self.arena.get(module).clone(), self.arena.get(name).clone())
+                // Python 3 decodes protocol-0/1 strings (STRING, BINSTRING) to `str`, so
+                // those count as str operands too.
+                let (Some(m), Some(n)) = (self.arena.as_str(module), self.arena.as_str(name))
                 else {
                     return Err(LoadError::malformed("STACK_GLOBAL requires str operands"));
                 };
+                let (m, n) = (m.to_string(), n.to_string());
                 self.global(f, &m, &n)?;
             }
             op::EXT1 | op::EXT2 | op::EXT4 => {

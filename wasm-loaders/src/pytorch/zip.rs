@@ -172,6 +172,45 @@ pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadEr
     load_archive(host, options, &archive)
 }
 
+/// Most bytes of one member scanned by [`scan_members`].
+const MAX_SCAN_MEMBER: u64 = 64 << 20;
+
+/// For a zip that is not a PyTorch checkpoint: parse every member that looks like a pickle
+/// (a `.pkl`/`.pickle`/`data.*` name, or a first byte that is the PROTO opcode) and, if
+/// any references a global the policy refuses, return that refusal naming the member and
+/// the globals. `None` if nothing offending was found.
+pub fn scan_members(
+    host: &mut dyn Host,
+    options: &Options,
+    archive: &ZipArchive,
+) -> Option<LoadError> {
+    for entry in archive.entries() {
+        let base = entry.name.rsplit('/').next().unwrap_or(&entry.name);
+        let named = base.ends_with(".pkl") || base.ends_with(".pickle") || base.starts_with("data.");
+        let proto = entry.method == METHOD_STORED
+            && entry.size > 0
+            && host
+                .read_vec(archive.source(), entry.data_offset, 1)
+                .is_ok_and(|b| b.first() == Some(&crate::pickle::vm::op::PROTO));
+        if !(named || proto) || entry.size > MAX_SCAN_MEMBER {
+            continue;
+        }
+        let Ok(data) = archive.read(host, entry, MAX_SCAN_MEMBER) else {
+            continue;
+        };
+        let mut up = Unpickler::new(&options.limits);
+        let mut roots = Vec::new();
+        let outcome = parse_stacked(&mut up, &mut Reader::from_slice(&data), false, &mut roots);
+        if let Err(mut e) = gate(&up, options, outcome) {
+            if e.kind == crate::result::ErrorKind::Refused {
+                e.message = format!("zip member {:?}: {}", entry.name, e.message);
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
 /// Load a PyTorch zip checkpoint from an opened archive.
 pub fn load_archive(
     host: &mut dyn Host,
@@ -179,7 +218,13 @@ pub fn load_archive(
     archive: &ZipArchive,
 ) -> Result<LoadResult, LoadError> {
     let fail = |e: LoadError| e.with_format(FORMAT);
-    let layout = layout(archive).map_err(fail)?;
+    let layout = match layout(archive) {
+        Ok(l) => l,
+        Err(e) if e.kind == crate::result::ErrorKind::Malformed => {
+            return Err(fail(scan_members(host, options, archive).unwrap_or(e)));
+        }
+        Err(e) => return Err(fail(e)),
+    };
     let order = byte_order(host, archive, &layout.prefix).map_err(fail)?;
     let data = archive
         .read(host, &layout.pickle, options.limits.max_decompressed)
