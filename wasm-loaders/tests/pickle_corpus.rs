@@ -39,7 +39,16 @@ const TABLE: &[(&str, Expect)] = &[
     ("data/bad_pytorch.pt", Rejected("")),
     ("data/broken_model.pkl", Refused(&["builtins.exec"])),
     ("data/malicious-invalid-bytes.pkl", Refused(&["os.system"])),
-    ("data/malicious0.pkl", Refused(&["__builtin__.eval", "__builtin__.compile", "__builtin__.getattr", "__builtin__.globals", "__builtin__.apply"])),
+    (
+        "data/malicious0.pkl",
+        Refused(&[
+            "__builtin__.eval",
+            "__builtin__.compile",
+            "__builtin__.getattr",
+            "__builtin__.globals",
+            "__builtin__.apply",
+        ]),
+    ),
     ("data/malicious1.zip", Refused(&["builtins.eval"])),
     ("data/malicious1_0x1.zip", Rejected("encrypt")),
     ("data/malicious1_0x20.zip", Rejected("")),
@@ -49,16 +58,31 @@ const TABLE: &[(&str, Expect)] = &[
     ("data/malicious1.7z", Rejected("")),
     ("data/malicious10.pkl", Refused(&["__builtin__.exec"])),
     ("data/malicious11.pkl", Refused(&["os.system"])),
-    ("data/malicious12.pkl", Refused(&["operator.attrgetter", "builtins.__import__"])),
+    (
+        "data/malicious12.pkl",
+        Refused(&["operator.attrgetter", "builtins.__import__"]),
+    ),
     ("data/malicious13a.pkl", Refused(&["pickle.loads"])),
     ("data/malicious13b.pkl", Refused(&["_pickle.loads"])),
     ("data/malicious14.pkl", Refused(&["runpy._run_code"])),
-    ("data/malicious15a.pkl", Refused(&["__builtin__.getattr", "bdb.Bdb"])),
-    ("data/malicious15b.pkl", Refused(&["bdb.Bdb.run", "bdb.Bdb"])),
+    (
+        "data/malicious15a.pkl",
+        Refused(&["__builtin__.getattr", "bdb.Bdb"]),
+    ),
+    (
+        "data/malicious15b.pkl",
+        Refused(&["bdb.Bdb.run", "bdb.Bdb"]),
+    ),
     ("data/malicious16.pkl", Refused(&["pip.main"])),
-    ("data/malicious17.pkl", Refused(&["torch._inductor.codecache.compile_file"])),
+    (
+        "data/malicious17.pkl",
+        Refused(&["torch._inductor.codecache.compile_file"]),
+    ),
     ("data/malicious18.pkl", Refused(&["pydoc.pipepager"])),
-    ("data/malicious19.pkl", Refused(&["functools.partial", "torch.serialization.load"])),
+    (
+        "data/malicious19.pkl",
+        Refused(&["functools.partial", "torch.serialization.load"]),
+    ),
     ("data/malicious1_v0.pkl", Refused(&["__builtin__.eval"])),
     ("data/malicious1_v3.pkl", Refused(&["builtins.eval"])),
     ("data/malicious1_v4.pkl", Refused(&["builtins.eval"])),
@@ -68,70 +92,220 @@ const TABLE: &[(&str, Expect)] = &[
     ("data/malicious2_v4.pkl", Refused(&["posix.system"])),
     ("data/malicious3.pkl", Refused(&["httplib.HTTPSConnection"])),
     ("data/malicious4.pickle", Refused(&["requests.api.get"])),
-    ("data/malicious5.pickle", Refused(&["aiohttp.client.ClientSession"])),
-    ("data/malicious7.pkl", Refused(&["socket.create_connection"])),
+    (
+        "data/malicious5.pickle",
+        Refused(&["aiohttp.client.ClientSession"]),
+    ),
+    (
+        "data/malicious7.pkl",
+        Refused(&["socket.create_connection"]),
+    ),
     ("data/malicious8.pkl", Refused(&["subprocess.run"])),
     ("data/malicious9.pkl", Refused(&["sys.exit"])),
-    ("data/pytorch_magic_bypass.pt", Refused(&["__builtin__.eval", "posix.system"])),
+    (
+        "data/pytorch_magic_bypass.pt",
+        Refused(&["__builtin__.eval", "posix.system"]),
+    ),
     // Monkey-patches torch._utils by BUILD so that a later STACK_GLOBAL yields builtins.eval:
     // the patch itself (BUILD on a global) and torch._utils are what is refused.
-    ("data/sys_module_override_sploit.pkl", Refused(&["torch._utils", "BUILD on the global torch._utils"])),
-    ("data2/GHSA-3gf5-cxq9-w223.pkl", Refused(&["idlelib.pyshell.ModifiedInterpreter.runcode"])),
-    ("data2/GHSA-3vg9-h568-4w9m.pkl", Refused(&["idlelib.debugobj.ObjectTreeItem.SetText"])),
+    (
+        "data/sys_module_override_sploit.pkl",
+        Refused(&["torch._utils", "BUILD on the global torch._utils"]),
+    ),
+    (
+        "data2/GHSA-3gf5-cxq9-w223.pkl",
+        Refused(&["idlelib.pyshell.ModifiedInterpreter.runcode"]),
+    ),
+    (
+        "data2/GHSA-3vg9-h568-4w9m.pkl",
+        Refused(&["idlelib.debugobj.ObjectTreeItem.SetText"]),
+    ),
     ("data2/GHSA-4675-36f9-wf6r.pkl", Refused(&["ctypes.CDLL"])),
-    ("data2/GHSA-46h3-79wf-xr6c.pkl", Refused(&["builtins.__import__", "_operator.attrgetter"])),
+    (
+        "data2/GHSA-46h3-79wf-xr6c.pkl",
+        Refused(&["builtins.__import__", "_operator.attrgetter"]),
+    ),
     ("data2/GHSA-49gj-c84q-6qm9.pkl", Refused(&["cProfile.run"])),
-    ("data2/GHSA-4r9r-ch6f-vxmx.pkl", Refused(&["torch.utils.bottleneck.__main__.run_cprofile"])),
-    ("data2/GHSA-4whj-rm5r-c2v8.pkl", Refused(&["torch.utils.bottleneck.__main__.run_autograd_prof"])),
-    ("data2/GHSA-5qwp-399c-mjwf.pkl", Refused(&["trace.Trace.run"])),
-    ("data2/GHSA-6vqj-c2q5-j97w.pkl", Refused(&["profile.Profile.runctx"])),
-    ("data2/GHSA-6w4w-5w54-rjvr.pkl", Refused(&["idlelib.autocomplete.AutoComplete.get_entity"])),
-    ("data2/GHSA-7cq8-mj8x-j263.pkl", Refused(&["idlelib.autocomplete.AutoComplete.fetch_completions"])),
+    (
+        "data2/GHSA-4r9r-ch6f-vxmx.pkl",
+        Refused(&["torch.utils.bottleneck.__main__.run_cprofile"]),
+    ),
+    (
+        "data2/GHSA-4whj-rm5r-c2v8.pkl",
+        Refused(&["torch.utils.bottleneck.__main__.run_autograd_prof"]),
+    ),
+    (
+        "data2/GHSA-5qwp-399c-mjwf.pkl",
+        Refused(&["trace.Trace.run"]),
+    ),
+    (
+        "data2/GHSA-6vqj-c2q5-j97w.pkl",
+        Refused(&["profile.Profile.runctx"]),
+    ),
+    (
+        "data2/GHSA-6w4w-5w54-rjvr.pkl",
+        Refused(&["idlelib.autocomplete.AutoComplete.get_entity"]),
+    ),
+    (
+        "data2/GHSA-7cq8-mj8x-j263.pkl",
+        Refused(&["idlelib.autocomplete.AutoComplete.fetch_completions"]),
+    ),
     ("data2/GHSA-7wx9-6375-f5wh.pkl", Refused(&["profile.run"])),
-    ("data2/GHSA-84r2-jw7c-4r5q.pkl", Refused(&["operator.methodcaller", "pydoc.locate"])),
-    ("data2/GHSA-86cj-95qr-2p4f.pkl", Refused(&["torch._dynamo.guards.GuardBuilder.get"])),
-    ("data2/GHSA-8r4j-24qv-fmq9.pkl", Refused(&["idlelib.calltip.Calltip.fetch_tip"])),
-    ("data2/GHSA-955r-x9j8-7rhh.pkl", Refused(&["builtins.__import__", "_operator.methodcaller"])),
-    ("data2/GHSA-9w88-8rmg-7g2p.pkl", Refused(&["cProfile.runctx"])),
-    ("data2/GHSA-9xph-j2h6-g47v.pkl", Refused(&["idlelib.calltip.get_entity"])),
-    ("data2/GHSA-cj3c-v495-4xqh.pkl", Refused(&["code.InteractiveInterpreter.runcode"])),
-    ("data2/GHSA-f4x7-rfwp-v3xw.pkl", Refused(&["torch.fx.experimental.symbolic_shapes.ShapeEnv.evaluate_guards_expression"])),
-    ("data2/GHSA-f54q-57x4-jg88.pkl", Refused(&["lib2to3.pgen2.grammar.Grammar.loads"])),
-    ("data2/GHSA-f745-w6jp-hpxx.pkl", Refused(&["torch.utils.collect_env.run"])),
-    ("data2/GHSA-fqq6-7vqf-w3fg.pkl", Refused(&["doctest.debug_script"])),
-    ("data2/GHSA-g344-hcph-8vgg.pkl", Refused(&["trace.Trace.runctx"])),
-    ("data2/GHSA-g38g-8gr9-h9xp-aix-support.pkl", Refused(&["_aix_support._read_cmd_output"])),
-    ("data2/GHSA-g38g-8gr9-h9xp-imaplib.pkl", Refused(&["imaplib.IMAP4_stream"])),
-    ("data2/GHSA-g38g-8gr9-h9xp-osx-support.pkl", Refused(&["_osx_support._read_output"])),
-    ("data2/GHSA-g38g-8gr9-h9xp-pyrepl-pager.pkl", Refused(&["_pyrepl.pager.pipe_pager"])),
-    ("data2/GHSA-g38g-8gr9-h9xp-test.pkl", Refused(&["test.support.script_helper.assert_python_ok"])),
-    ("data2/GHSA-g38g-8gr9-h9xp-uuid.pkl", Refused(&["uuid._get_command_stdout"])),
-    ("data2/GHSA-h3qp-7fh3-f8h4.pkl", Refused(&["torch.utils.data.datapipes.utils.decoder.basichandlers"])),
-    ("data2/GHSA-j343-8v2j-ff7w.pkl", Refused(&["idlelib.pyshell.ModifiedInterpreter.runcommand"])),
-    ("data2/GHSA-jgw4-cr84-mqxg.bin", Refused(&["asyncio.unix_events._UnixSubprocessTransport._start"])),
-    ("data2/GHSA-jhph-76pp-mggw.pkl", Refused(&["torch.utils.collect_env.run_and_read_all"])),
-    ("data2/GHSA-m273-6v24-x4m4.pkl", Refused(&["distutils.file_util.write_file"])),
-    ("data2/GHSA-m869-42cg-3xwr.pkl", Refused(&["idlelib.run.Executive.runcode"])),
-    ("data2/GHSA-p9w7-82w4-7q8m.pkl", Refused(&["lib2to3.pgen2.pgen.ParserGenerator.make_label"])),
-    ("data2/GHSA-q77w-mwjj-7mqx.pkl", Refused(&["asyncio.unix_events._UnixSubprocessTransport._start"])),
-    ("data2/GHSA-r8g5-cgf2-4m4m.pkl", Refused(&["numpy.f2py.crackfortran.getlincoef"])),
+    (
+        "data2/GHSA-84r2-jw7c-4r5q.pkl",
+        Refused(&["operator.methodcaller", "pydoc.locate"]),
+    ),
+    (
+        "data2/GHSA-86cj-95qr-2p4f.pkl",
+        Refused(&["torch._dynamo.guards.GuardBuilder.get"]),
+    ),
+    (
+        "data2/GHSA-8r4j-24qv-fmq9.pkl",
+        Refused(&["idlelib.calltip.Calltip.fetch_tip"]),
+    ),
+    (
+        "data2/GHSA-955r-x9j8-7rhh.pkl",
+        Refused(&["builtins.__import__", "_operator.methodcaller"]),
+    ),
+    (
+        "data2/GHSA-9w88-8rmg-7g2p.pkl",
+        Refused(&["cProfile.runctx"]),
+    ),
+    (
+        "data2/GHSA-9xph-j2h6-g47v.pkl",
+        Refused(&["idlelib.calltip.get_entity"]),
+    ),
+    (
+        "data2/GHSA-cj3c-v495-4xqh.pkl",
+        Refused(&["code.InteractiveInterpreter.runcode"]),
+    ),
+    (
+        "data2/GHSA-f4x7-rfwp-v3xw.pkl",
+        Refused(&["torch.fx.experimental.symbolic_shapes.ShapeEnv.evaluate_guards_expression"]),
+    ),
+    (
+        "data2/GHSA-f54q-57x4-jg88.pkl",
+        Refused(&["lib2to3.pgen2.grammar.Grammar.loads"]),
+    ),
+    (
+        "data2/GHSA-f745-w6jp-hpxx.pkl",
+        Refused(&["torch.utils.collect_env.run"]),
+    ),
+    (
+        "data2/GHSA-fqq6-7vqf-w3fg.pkl",
+        Refused(&["doctest.debug_script"]),
+    ),
+    (
+        "data2/GHSA-g344-hcph-8vgg.pkl",
+        Refused(&["trace.Trace.runctx"]),
+    ),
+    (
+        "data2/GHSA-g38g-8gr9-h9xp-aix-support.pkl",
+        Refused(&["_aix_support._read_cmd_output"]),
+    ),
+    (
+        "data2/GHSA-g38g-8gr9-h9xp-imaplib.pkl",
+        Refused(&["imaplib.IMAP4_stream"]),
+    ),
+    (
+        "data2/GHSA-g38g-8gr9-h9xp-osx-support.pkl",
+        Refused(&["_osx_support._read_output"]),
+    ),
+    (
+        "data2/GHSA-g38g-8gr9-h9xp-pyrepl-pager.pkl",
+        Refused(&["_pyrepl.pager.pipe_pager"]),
+    ),
+    (
+        "data2/GHSA-g38g-8gr9-h9xp-test.pkl",
+        Refused(&["test.support.script_helper.assert_python_ok"]),
+    ),
+    (
+        "data2/GHSA-g38g-8gr9-h9xp-uuid.pkl",
+        Refused(&["uuid._get_command_stdout"]),
+    ),
+    (
+        "data2/GHSA-h3qp-7fh3-f8h4.pkl",
+        Refused(&["torch.utils.data.datapipes.utils.decoder.basichandlers"]),
+    ),
+    (
+        "data2/GHSA-j343-8v2j-ff7w.pkl",
+        Refused(&["idlelib.pyshell.ModifiedInterpreter.runcommand"]),
+    ),
+    (
+        "data2/GHSA-jgw4-cr84-mqxg.bin",
+        Refused(&["asyncio.unix_events._UnixSubprocessTransport._start"]),
+    ),
+    (
+        "data2/GHSA-jhph-76pp-mggw.pkl",
+        Refused(&["torch.utils.collect_env.run_and_read_all"]),
+    ),
+    (
+        "data2/GHSA-m273-6v24-x4m4.pkl",
+        Refused(&["distutils.file_util.write_file"]),
+    ),
+    (
+        "data2/GHSA-m869-42cg-3xwr.pkl",
+        Refused(&["idlelib.run.Executive.runcode"]),
+    ),
+    (
+        "data2/GHSA-p9w7-82w4-7q8m.pkl",
+        Refused(&["lib2to3.pgen2.pgen.ParserGenerator.make_label"]),
+    ),
+    (
+        "data2/GHSA-q77w-mwjj-7mqx.pkl",
+        Refused(&["asyncio.unix_events._UnixSubprocessTransport._start"]),
+    ),
+    (
+        "data2/GHSA-r8g5-cgf2-4m4m.pkl",
+        Refused(&["numpy.f2py.crackfortran.getlincoef"]),
+    ),
     ("data2/GHSA-vqmv-47xg-9wpr.pkl", Refused(&["pty.spawn"])),
-    ("data2/GHSA-vr7h-p6mm-wpmh.pkl", Refused(&["torch.jit.unsupported_tensor_ops.execWrapper"])),
-    ("data2/GHSA-vv6j-3g6g-2pvj.pkl", Refused(&["torch.utils._config_module.ConfigModule.load_config"])),
-    ("data2/GHSA-vvpj-8cmc-gx39.pkl", Refused(&["pkgutil.resolve_name"])),
-    ("data2/GHSA-x696-vm39-cp64.pkl", Refused(&["profile.Profile.run"])),
-    ("data2/GHSA-xp4f-hrf8-rxw7.pkl", Refused(&["ensurepip._run_pip"])),
-    ("data2/cloudpickle_codeinjection.pkl", Refused(&["cloudpickle.cloudpickle._make_function", "cloudpickle.cloudpickle.subimport"])),
+    (
+        "data2/GHSA-vr7h-p6mm-wpmh.pkl",
+        Refused(&["torch.jit.unsupported_tensor_ops.execWrapper"]),
+    ),
+    (
+        "data2/GHSA-vv6j-3g6g-2pvj.pkl",
+        Refused(&["torch.utils._config_module.ConfigModule.load_config"]),
+    ),
+    (
+        "data2/GHSA-vvpj-8cmc-gx39.pkl",
+        Refused(&["pkgutil.resolve_name"]),
+    ),
+    (
+        "data2/GHSA-x696-vm39-cp64.pkl",
+        Refused(&["profile.Profile.run"]),
+    ),
+    (
+        "data2/GHSA-xp4f-hrf8-rxw7.pkl",
+        Refused(&["ensurepip._run_pip"]),
+    ),
+    (
+        "data2/cloudpickle_codeinjection.pkl",
+        Refused(&[
+            "cloudpickle.cloudpickle._make_function",
+            "cloudpickle.cloudpickle.subimport",
+        ]),
+    ),
     ("data2/io_FileIO.pkl", Refused(&["_io.FileIO"])),
     ("data2/keyerror-exploit.pkl", Refused(&["os.system"])),
-    ("data2/logging_FileHandler.pkl", Refused(&["logging.FileHandler"])),
+    (
+        "data2/logging_FileHandler.pkl",
+        Refused(&["logging.FileHandler"]),
+    ),
     ("data2/malicious1_crc.zip", Rejected("")),
     ("data2/malicious21.pkl", Refused(&["timeit.timeit"])),
-    ("data2/malicious22.pkl", Refused(&["numpy.testing._private.utils.runstring"])),
+    (
+        "data2/malicious22.pkl",
+        Refused(&["numpy.testing._private.utils.runstring"]),
+    ),
     ("data2/malicious23.pkl", Refused(&["os.system"])),
     ("data2/type-confusion-exploit.pkl", Refused(&["os.system"])),
     ("data2/types_CodeType.pkl", Refused(&["types.CodeType"])),
-    ("data2/urllib_request_urlopen.pkl", Refused(&["urllib.request.urlopen"])),
+    (
+        "data2/urllib_request_urlopen.pkl",
+        Refused(&["urllib.request.urlopen"]),
+    ),
     ("data2/dns_exfiltration.npy", NotOurs),
     ("data2/object_array.npy", NotOurs),
     ("data2/object_arrays.npz", NotOurs),
@@ -157,7 +331,11 @@ fn pickle_corpus_verdicts() {
     // Every file in the corpus is in the table.
     let mut on_disk = Vec::new();
     for sub in ["data", "data2"] {
-        for e in std::fs::read_dir(dir.join(sub)).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(dir.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             on_disk.push(format!("{sub}/{}", e.file_name().to_string_lossy()));
         }
     }
@@ -188,8 +366,8 @@ fn pickle_corpus_verdicts() {
                     failures.push(format!("{rel}: {p}"));
                 }
             }
-            (NoTensors, Err(e)) if e.kind == ErrorKind::Unsupported
-                && e.message.contains("no tensors found") => {}
+            (NoTensors, Err(e))
+                if e.kind == ErrorKind::Unsupported && e.message.contains("no tensors found") => {}
             (Refused(names), Err(e)) if e.kind == ErrorKind::Refused => {
                 for n in *names {
                     let is_global = !n.contains(' ');
@@ -213,8 +391,16 @@ fn pickle_corpus_verdicts() {
             (_, Err(e)) => failures.push(format!("{rel}: unexpected {e:?}")),
         }
         if !matches!(expect, Good) && !host.output.is_empty() {
-            failures.push(format!("{rel}: rejected file wrote {} output bytes", host.output.len()));
+            failures.push(format!(
+                "{rel}: rejected file wrote {} output bytes",
+                host.output.len()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -65,6 +65,16 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
                     }
                 }
             }
+            if case["metadata_exact"].as_bool() == Some(true) {
+                let want: Vec<&String> = case["metadata"]
+                    .as_object()
+                    .map(|m| m.keys().collect())
+                    .unwrap_or_default();
+                let got: Vec<&String> = r.metadata.keys().collect();
+                if want != got {
+                    problems.push(format!("metadata keys {got:?} != {want:?}"));
+                }
+            }
             for w in case["warnings_contain"].as_array().unwrap_or(&empty) {
                 let w = w.as_str().unwrap_or_default();
                 if !r.warnings.iter().any(|x| x.contains(w)) {
@@ -93,11 +103,15 @@ fn run_case(path: &std::path::Path) -> Vec<String> {
                     problems.push(format!("message does not mention {m:?}: {}", e.message));
                 }
             }
-            if e.kind == ErrorKind::Refused && e.globals.is_empty() && !e.message.contains("BUILD") {
+            if e.kind == ErrorKind::Refused && e.globals.is_empty() && !e.message.contains("BUILD")
+            {
                 problems.push("refusal without globals".into());
             }
             if host.output.len() > 1 << 20 {
-                problems.push(format!("refused file wrote {} output bytes", host.output.len()));
+                problems.push(format!(
+                    "refused file wrote {} output bytes",
+                    host.output.len()
+                ));
             }
         }
     }
@@ -113,13 +127,26 @@ fn pickle_fixture_cases() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 50, "expected the generated cases, found {}", paths.len());
+    assert!(
+        paths.len() >= 50,
+        "expected the generated cases, found {}",
+        paths.len()
+    );
     let mut failures = Vec::new();
     for p in &paths {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
         for problem in run_case(p) {
             failures.push(format!("{name}: {problem}"));
         }
     }
-    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} problems:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

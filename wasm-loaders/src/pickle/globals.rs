@@ -169,7 +169,11 @@ pub fn refusal(
     }
     let mut msg = format!(
         "pickle references {} that modelseal will not load: {}",
-        if bad.len() == 1 { "a global" } else { "globals" },
+        if bad.len() == 1 {
+            "a global"
+        } else {
+            "globals"
+        },
         parts.join(", ")
     );
     if !allow_unknown_classes && bad.iter().all(|g| g.risk == Risk::UnknownClass) {

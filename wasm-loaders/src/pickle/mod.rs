@@ -33,7 +33,8 @@ use walk::{Flat, Walker};
 
 /// The magic number PyTorch's legacy format pickles first
 /// (`0x1950a86a20f9469cfc6c`), little-endian.
-pub const TORCH_LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+pub const TORCH_LEGACY_MAGIC: [u8; 10] =
+    [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
 /// True if node `id` is PyTorch's legacy magic number.
 pub fn is_torch_magic(up: &Unpickler, id: NodeId) -> bool {
@@ -81,15 +82,15 @@ pub fn gate<T>(
         },
         Err(e) => {
             let context = format!("parsing also failed: {}", e.message);
-            if e.kind != ErrorKind::Refused {
-                if let Some(refusal) = globals::refusal(
+            if e.kind != ErrorKind::Refused
+                && let Some(refusal) = globals::refusal(
                     &up.globals,
                     &up.violations,
                     options.allow_unknown_classes,
                     Some(&context),
-                ) {
-                    return Err(refusal);
-                }
+                )
+            {
+                return Err(refusal);
             }
             let mut e = e;
             e.globals = up.globals.refs();

@@ -87,7 +87,10 @@ pub fn dtype_of(arena: &Arena, globals: &GlobalTable, id: NodeId) -> Result<NpDt
         .and_then(|n| arena.as_int(n))
         .filter(|&v| v > 0)
         .map(|v| v as u64);
-    let letters: String = descr.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let letters: String = descr
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     let digits = &descr[letters.len()..];
     let number: Option<u64> = digits
         .split('[')
@@ -229,7 +232,9 @@ pub fn bytes_of(
                         (Some(_), Some(e)) => Err(LoadError::unsupported(format!(
                             "_codecs.encode with encoding {e:?} is not interpreted"
                         ))),
-                        _ => Err(LoadError::malformed("_codecs.encode without a str argument")),
+                        _ => Err(LoadError::malformed(
+                            "_codecs.encode without a str argument",
+                        )),
                     }
                 }
                 Some(Known::ByteArrayType | Known::BytesType) => match args.first() {
@@ -339,7 +344,9 @@ pub fn frombuffer_array(
         Some("F") => true,
         Some("C" | "A" | "K") | None => false,
         Some(o) => {
-            return Err(LoadError::malformed(format!("_frombuffer order {o:?} is invalid")));
+            return Err(LoadError::malformed(format!(
+                "_frombuffer order {o:?} is invalid"
+            )));
         }
     };
     let spec = ArraySpec {

@@ -107,7 +107,12 @@ impl<'a> Stream<'a> {
 
     /// A storage for `len` bytes at stream position `pos`: pointing into the input when
     /// the stream is the input, else copied to the output buffer (once per range).
-    pub fn storage(&mut self, host: &mut dyn Host, pos: u64, len: u64) -> Result<Storage, LoadError> {
+    pub fn storage(
+        &mut self,
+        host: &mut dyn Host,
+        pos: u64,
+        len: u64,
+    ) -> Result<Storage, LoadError> {
         match self.origin {
             Origin::Host { source, base } => {
                 let offset = base

@@ -105,6 +105,7 @@ pub enum Known {
 }
 
 /// Modules (and their submodules) whose globals can run code.
+#[rustfmt::skip]
 pub const CODE_EXECUTION_MODULES: &[&str] = &[
     "os", "posix", "nt", "subprocess", "pty", "commands", "popen2", "runpy", "code", "codeop",
     "pickle", "_pickle", "cPickle", "pickletools", "marshal", "ctypes", "_ctypes", "importlib",
@@ -128,6 +129,7 @@ pub const CODE_EXECUTION_MODULES: &[&str] = &[
 ];
 
 /// Modules (and their submodules) whose globals can touch files or the network.
+#[rustfmt::skip]
 pub const FILE_OR_NETWORK_MODULES: &[&str] = &[
     "io", "_io", "logging", "urllib", "urllib2", "urllib3", "http", "httplib", "socket",
     "_socket", "ssl", "_ssl", "requests", "aiohttp", "httpx", "smtplib", "ftplib", "poplib",
@@ -140,6 +142,7 @@ pub const FILE_OR_NETWORK_MODULES: &[&str] = &[
 ];
 
 /// Names in `builtins` that can run code.
+#[rustfmt::skip]
 const BUILTINS_CODE: &[&str] = &[
     "eval", "exec", "execfile", "compile", "__import__", "getattr", "setattr", "delattr",
     "globals", "locals", "vars", "apply", "input", "raw_input", "breakpoint", "help", "reload",
@@ -149,10 +152,12 @@ const BUILTINS_CODE: &[&str] = &[
 ];
 
 /// Names in `builtins` that can touch files.
+#[rustfmt::skip]
 const BUILTINS_FILE: &[&str] = &["open", "file"];
 
 /// Root packages whose class-like names (`CamelCase`, no dot) are classed `unknown-class`:
 /// ML and data libraries whose classes hold weights and hyper-parameters.
+#[rustfmt::skip]
 pub const BENIGN_CLASS_ROOTS: &[&str] = &[
     "sklearn", "scipy", "numpy", "torch", "collections", "datetime", "decimal", "fractions",
     "pandas", "xgboost", "lightgbm", "catboost", "transformers", "tokenizers", "enum",
@@ -274,11 +279,13 @@ fn storage_class(name: &str) -> Option<StorageClass> {
 }
 
 /// The legacy tensor type names (`torch.FloatTensor`…), which old checkpoints reference.
+#[rustfmt::skip]
 const LEGACY_TENSOR_TYPES: &[&str] = &[
     "DoubleTensor", "FloatTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
     "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
 ];
 
+#[rustfmt::skip]
 const NUMPY_SCALAR_TYPES: &[&str] = &[
     "bool_", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "longlong", "ulonglong", "intc", "uintc", "int_", "uint",
@@ -323,9 +330,18 @@ pub fn known(module: &str, name: &str) -> Option<Known> {
         ("torch", "device") => Known::TorchDevice,
         (
             "torch",
-            "per_tensor_affine" | "per_tensor_symmetric" | "per_channel_affine"
-            | "per_channel_symmetric" | "per_channel_affine_float_qparams" | "strided"
-            | "sparse_coo" | "sparse_csr" | "sparse_csc" | "sparse_bsr" | "sparse_bsc" | "_mkldnn",
+            "per_tensor_affine"
+            | "per_tensor_symmetric"
+            | "per_channel_affine"
+            | "per_channel_symmetric"
+            | "per_channel_affine_float_qparams"
+            | "strided"
+            | "sparse_coo"
+            | "sparse_csr"
+            | "sparse_csc"
+            | "sparse_bsr"
+            | "sparse_bsc"
+            | "_mkldnn",
         ) => Known::TorchSymbol,
         ("torch.serialization", "_get_layout") => Known::TorchSymbol,
         ("torch", n) => Known::TorchDtype(torch_dtype(n)?),
@@ -353,7 +369,8 @@ pub fn known(module: &str, name: &str) -> Option<Known> {
             Known::JoblibArrayWrapper
         }
         (
-            "joblib.numpy_pickle" | "joblib.numpy_pickle_compat"
+            "joblib.numpy_pickle"
+            | "joblib.numpy_pickle_compat"
             | "sklearn.externals.joblib.numpy_pickle",
             "NDArrayWrapper" | "ZNDArrayWrapper",
         ) => Known::JoblibOldWrapper,
@@ -432,7 +449,10 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(classify("torch._utils", "_rebuild_tensor_v2"), Risk::Allowed);
+        assert_eq!(
+            classify("torch._utils", "_rebuild_tensor_v2"),
+            Risk::Allowed
+        );
         assert_eq!(classify("__builtin__", "set"), Risk::Allowed);
         assert_eq!(classify("os", "system"), Risk::CodeExecution);
         assert_eq!(classify("posix", "system"), Risk::CodeExecution);
@@ -441,24 +461,43 @@ mod tests {
         assert_eq!(classify("_io", "FileIO"), Risk::FileOrNetwork);
         assert_eq!(classify("torch", "load"), Risk::CodeExecution);
         assert_eq!(classify("torch.serialization", "load"), Risk::CodeExecution);
-        assert_eq!(classify("torch.serialization", "_get_layout"), Risk::Allowed);
+        assert_eq!(
+            classify("torch.serialization", "_get_layout"),
+            Risk::Allowed
+        );
         assert_eq!(classify("sklearn.pipeline", "Pipeline"), Risk::UnknownClass);
         assert_eq!(classify("bdb", "Bdb.run"), Risk::CodeExecution);
         assert_eq!(classify("sklearn.pipeline", "Pipeline.fit"), Risk::Unknown);
         assert_eq!(classify("sklearn.utils", "resolve"), Risk::Unknown);
         assert_eq!(classify("__main__", "Net"), Risk::Unknown);
-        assert_eq!(classify("torch.nn.modules.linear", "Linear"), Risk::UnknownClass);
-        assert_eq!(classify("torch.utils.data", "DataLoader"), Risk::CodeExecution);
+        assert_eq!(
+            classify("torch.nn.modules.linear", "Linear"),
+            Risk::UnknownClass
+        );
+        assert_eq!(
+            classify("torch.utils.data", "DataLoader"),
+            Risk::CodeExecution
+        );
         assert_eq!(classify("torch", "_utils"), Risk::Unknown);
         assert_eq!(classify("torch ", "FloatStorage"), Risk::Unknown);
         assert_eq!(classify("numpy", "float64"), Risk::Allowed);
-        assert_eq!(classify("numpy.core.multiarray", "_reconstruct"), Risk::Allowed);
-        assert_eq!(classify("numpy.core", "_ufunc_reconstruct"), Risk::CodeExecution);
+        assert_eq!(
+            classify("numpy.core.multiarray", "_reconstruct"),
+            Risk::Allowed
+        );
+        assert_eq!(
+            classify("numpy.core", "_ufunc_reconstruct"),
+            Risk::CodeExecution
+        );
         assert_eq!(classify("torch", "LongStorage"), Risk::Allowed);
-        assert_eq!(classify("torch", "FooStorage"), Risk::Unknown);
+        assert_eq!(classify("torch", "FooStorage"), Risk::UnknownClass);
+        assert_eq!(classify("torch", "not_a_storage"), Risk::Unknown);
         assert_eq!(classify("copyreg", "_reconstructor"), Risk::UnknownClass);
         assert_eq!(classify("pkgutil", "resolve_name"), Risk::CodeExecution);
         assert_eq!(classify("webbrowser", "open"), Risk::FileOrNetwork);
-        assert_eq!(classify("numpy.testing._private.utils", "runstring"), Risk::CodeExecution);
+        assert_eq!(
+            classify("numpy.testing._private.utils", "runstring"),
+            Risk::CodeExecution
+        );
     }
 }

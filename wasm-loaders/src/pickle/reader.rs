@@ -165,9 +165,7 @@ impl<'a> Reader<'a> {
             Input::Slice(_) => false,
             Input::Host {
                 window, window_at, ..
-            } => {
-                self.pos < *window_at || self.pos - *window_at >= window.len() as u64
-            }
+            } => self.pos < *window_at || self.pos - *window_at >= window.len() as u64,
         };
         if needs_refill {
             self.refill()?;
@@ -211,18 +209,17 @@ impl<'a> Reader<'a> {
         while done < buf.len() {
             let want = buf.len() - done;
             // Large reads from the host go straight into `buf`.
-            if want > WINDOW {
-                if let Input::Host {
+            if want > WINDOW
+                && let Input::Host {
                     host, source, base, ..
                 } = &mut self.input
-                {
-                    let at = base
-                        .checked_add(self.pos)
-                        .ok_or_else(|| LoadError::malformed("stream offset overflows"))?;
-                    host.read_at(*source, at, &mut buf[done..])?;
-                    self.pos += want as u64;
-                    return Ok(());
-                }
+            {
+                let at = base
+                    .checked_add(self.pos)
+                    .ok_or_else(|| LoadError::malformed("stream offset overflows"))?;
+                host.read_at(*source, at, &mut buf[done..])?;
+                self.pos += want as u64;
+                return Ok(());
             }
             let pos = self.pos;
             let left = self.remaining();

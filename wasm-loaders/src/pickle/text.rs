@@ -26,7 +26,10 @@ fn bad(what: &str, line: &[u8]) -> LoadError {
 
 /// Trim ASCII whitespace (Python's `int()`/`float()` accept surrounding whitespace).
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     let end = b
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
@@ -177,7 +180,9 @@ pub fn decode_string_literal(line: &[u8]) -> Result<Vec<u8>, LoadError> {
             continue;
         }
         let Some(&e) = inner.get(i) else {
-            return Err(LoadError::malformed("STRING argument ends with a lone backslash"));
+            return Err(LoadError::malformed(
+                "STRING argument ends with a lone backslash",
+            ));
         };
         i += 1;
         match e {
@@ -246,7 +251,7 @@ pub fn decode_raw_unicode_escape(line: &[u8]) -> Result<String, LoadError> {
             Some(b'U') => 8,
             _ => 0,
         };
-        if run % 2 == 0 || digits == 0 {
+        if run.is_multiple_of(2) || digits == 0 {
             out.extend(std::iter::repeat_n('\\', run));
             continue;
         }

@@ -72,7 +72,9 @@ fn supported(dt: TorchDtype) -> Result<Dtype, LoadError> {
 fn dtype_arg(arena: &Arena, globals: &GlobalTable, id: NodeId) -> Result<Dtype, LoadError> {
     match known_of(arena, globals, id) {
         Some(Known::TorchDtype(dt)) => supported(dt),
-        _ => Err(LoadError::malformed("tensor dtype argument is not a torch dtype")),
+        _ => Err(LoadError::malformed(
+            "tensor dtype argument is not a torch dtype",
+        )),
     }
 }
 
@@ -150,7 +152,9 @@ pub fn rebuild(
     depth: u32,
 ) -> Result<View, LoadError> {
     if depth > MAX_WRAP {
-        return Err(LoadError::malformed("tensor rebuild calls nested too deeply"));
+        return Err(LoadError::malformed(
+            "tensor rebuild calls nested too deeply",
+        ));
     }
     let arg = |i: usize| -> Result<NodeId, LoadError> {
         args.get(i).copied().ok_or_else(|| {
@@ -220,9 +224,9 @@ pub fn rebuild(
             }
             Ok(view)
         }
-        Known::UnsupportedTensor(kind) => Err(LoadError::unsupported(format!(
-            "{kind} is not supported"
-        ))),
+        Known::UnsupportedTensor(kind) => {
+            Err(LoadError::unsupported(format!("{kind} is not supported")))
+        }
         _ => Err(LoadError::malformed("not a tensor rebuild function")),
     }
 }

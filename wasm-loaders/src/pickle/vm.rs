@@ -326,7 +326,7 @@ impl Unpickler {
     }
 
     fn set_items(&mut self, target: NodeId, items: Vec<NodeId>) -> Result<(), LoadError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(LoadError::malformed("SETITEMS with an odd number of items"));
         }
         let pairs: Vec<(NodeId, NodeId)> = items.chunks(2).map(|c| (c[0], c[1])).collect();
@@ -357,12 +357,7 @@ impl Unpickler {
         })
     }
 
-    fn build(
-        &mut self,
-        r: &mut Reader<'_>,
-        f: &mut Frame,
-        joblib: bool,
-    ) -> Result<(), LoadError> {
+    fn build(&mut self, r: &mut Reader<'_>, f: &mut Frame, joblib: bool) -> Result<(), LoadError> {
         let state = Self::pop(f)?;
         let target = Self::top(f)?;
         let target_known = match self.arena.get(target) {

@@ -116,11 +116,15 @@ impl<'w> Walker<'w> {
         }
         if self.dropped_metadata > 0 {
             let n = self.dropped_metadata;
-            self.warn(format!("{n} metadata entries dropped (limit {MAX_METADATA_ENTRIES})"));
+            self.warn(format!(
+                "{n} metadata entries dropped (limit {MAX_METADATA_ENTRIES})"
+            ));
         }
         if self.dropped_warnings > 0 {
             let n = self.dropped_warnings;
-            self.out.warnings.push(format!("{n} more warnings not shown"));
+            self.out
+                .warnings
+                .push(format!("{n} more warnings not shown"));
         }
         self.out
     }
@@ -507,9 +511,9 @@ impl<'w> Walker<'w> {
             }
             Known::ListType | Known::SetType | Known::TorchSize => {
                 let mut items: Vec<NodeId> = match args.first().map(|&a| arena.get(a)) {
-                    Some(
-                        Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v),
-                    ) => v.clone(),
+                    Some(Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v)) => {
+                        v.clone()
+                    }
                     Some(Node::None) | None => Vec::new(),
                     Some(other) => {
                         return Err(at(

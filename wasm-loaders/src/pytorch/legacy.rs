@@ -57,10 +57,10 @@ fn declared_storages(
 ) -> Result<BTreeMap<String, StorageId>, LoadError> {
     let mut out = BTreeMap::new();
     for id in 0..arena.len() as NodeId {
-        if let Node::PersId(pid) = arena.get(id) {
-            if let Some(s) = storage_id(arena, globals, *pid)? {
-                out.entry(s.key.clone()).or_insert(s);
-            }
+        if let Node::PersId(pid) = arena.get(id)
+            && let Some(s) = storage_id(arena, globals, *pid)?
+        {
+            out.entry(s.key.clone()).or_insert(s);
         }
     }
     Ok(out)
@@ -114,7 +114,10 @@ pub fn parse_after_magic(up: &mut Unpickler, r: &mut Reader<'_>) -> Result<Parse
             .ok_or_else(|| LoadError::malformed("legacy storage size overflows"))?;
         let offset = r.pos();
         r.skip(length, "legacy storage data")?;
-        if located.insert(key.clone(), Located { offset, length }).is_some() {
+        if located
+            .insert(key.clone(), Located { offset, length })
+            .is_some()
+        {
             return Err(LoadError::malformed(format!(
                 "legacy storage {key:?} is listed twice"
             )));
@@ -151,7 +154,9 @@ impl Resolver for LegacyResolver<'_> {
             let items = arena.as_seq(pid).unwrap_or(&[]);
             return match (items.first().and_then(|&t| arena.as_str(t)), items.get(1)) {
                 (Some("module"), Some(&class)) => Ok(Persistent::Value(class)),
-                _ => Err(LoadError::malformed("unknown legacy persistent id typename")),
+                _ => Err(LoadError::malformed(
+                    "unknown legacy persistent id typename",
+                )),
             };
         };
         // The root storage decides the dtype (first declaration of its key).
@@ -219,8 +224,15 @@ pub fn finish_load(
     let parsed = gate(&up, options, parsed).map_err(|e| e.with_format(FORMAT))?;
     let mut stream = Stream::host(0, 0);
     let mut resolver = LegacyResolver { parsed: &parsed };
-    let flat = pickle::walk_roots(&up, &[parsed.main], options, host, &mut stream, &mut resolver)
-        .map_err(|e| e.with_format(FORMAT))?;
+    let flat = pickle::walk_roots(
+        &up,
+        &[parsed.main],
+        options,
+        host,
+        &mut stream,
+        &mut resolver,
+    )
+    .map_err(|e| e.with_format(FORMAT))?;
     pickle::finish(FORMAT, &up, flat)
 }
 

@@ -91,12 +91,20 @@ fn members(host: &mut dyn Host) -> Result<BTreeMap<String, Member>, LoadError> {
             )));
         }
         if hdr.get(257..262) != Some(b"ustar") {
-            return Err(LoadError::malformed(format!("bad tar header at offset {at}")));
+            return Err(LoadError::malformed(format!(
+                "bad tar header at offset {at}"
+            )));
         }
         let stored: u64 = hdr
             .iter()
             .enumerate()
-            .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+            .map(|(i, &b)| {
+                if (148..156).contains(&i) {
+                    32
+                } else {
+                    u64::from(b)
+                }
+            })
             .sum();
         if octal(&hdr[148..156])? != stored {
             return Err(LoadError::malformed(format!(
@@ -117,7 +125,9 @@ fn members(host: &mut dyn Host) -> Result<BTreeMap<String, Member>, LoadError> {
         let end = data
             .checked_add(size)
             .filter(|&e| e <= total)
-            .ok_or_else(|| LoadError::malformed(format!("tar member {name:?} runs past the end")))?;
+            .ok_or_else(|| {
+                LoadError::malformed(format!("tar member {name:?} runs past the end"))
+            })?;
         match typeflag {
             b'x' => {
                 if size > 1 << 20 {
@@ -139,12 +149,14 @@ fn members(host: &mut dyn Host) -> Result<BTreeMap<String, Member>, LoadError> {
                     }
                 }
             }
-            b'0' | 0 => {
-                if out.insert(name.clone(), Member { offset: data, size }).is_some() {
-                    return Err(LoadError::malformed(format!(
-                        "tar holds member {name:?} twice"
-                    )));
-                }
+            b'0' | 0
+                if out
+                    .insert(name.clone(), Member { offset: data, size })
+                    .is_some() =>
+            {
+                return Err(LoadError::malformed(format!(
+                    "tar holds member {name:?} twice"
+                )));
             }
             _ => {}
         }
@@ -235,7 +247,9 @@ fn parse_storages(
             name: format!("tar storage {k}"),
         };
         if out.insert(k.clone(), sref).is_some() {
-            return Err(LoadError::malformed(format!("tar storage {k} defined twice")));
+            return Err(LoadError::malformed(format!(
+                "tar storage {k} defined twice"
+            )));
         }
     }
     let views = up.load(&mut r, false)?;
@@ -253,16 +267,23 @@ fn parse_storages(
             .to_vec();
         let target = key(&up.arena, parts[0])?;
         let root_key = key(&up.arena, parts[1])?;
-        let root = out
-            .get(&root_key)
-            .cloned()
-            .ok_or_else(|| LoadError::malformed(format!("tar view of unknown storage {root_key}")))?;
+        let root = out.get(&root_key).cloned().ok_or_else(|| {
+            LoadError::malformed(format!("tar view of unknown storage {root_key}"))
+        })?;
         let size = match root.dtype {
             Some(dt) => super::itemsize(dt).unwrap_or(1),
             None => 1,
         };
-        let off = up.arena.as_int(parts[2]).filter(|&x| x >= 0).map(|x| x as u64);
-        let numel = up.arena.as_int(parts[3]).filter(|&x| x >= 0).map(|x| x as u64);
+        let off = up
+            .arena
+            .as_int(parts[2])
+            .filter(|&x| x >= 0)
+            .map(|x| x as u64);
+        let numel = up
+            .arena
+            .as_int(parts[3])
+            .filter(|&x| x >= 0)
+            .map(|x| x as u64);
         let (Some(off), Some(numel)) = (off, numel) else {
             return Err(LoadError::malformed("tar storage view offset/size invalid"));
         };
@@ -271,7 +292,10 @@ fn parse_storages(
         let (Some(start), Some(len)) = (start, len) else {
             return Err(LoadError::malformed("tar storage view overflows"));
         };
-        if start.checked_add(len).is_none_or(|e| e > root.storage.length) {
+        if start
+            .checked_add(len)
+            .is_none_or(|e| e > root.storage.length)
+        {
             return Err(LoadError::malformed(format!(
                 "tar storage view {target} runs past storage {root_key}"
             )));
@@ -288,7 +312,9 @@ fn parse_storages(
         out.insert(target, view);
     }
     if !r.at_end() {
-        return Err(LoadError::malformed("unexpected bytes at the end of tar `storages`"));
+        return Err(LoadError::malformed(
+            "unexpected bytes at the end of tar `storages`",
+        ));
     }
     Ok(())
 }
@@ -341,11 +367,15 @@ fn parse_tensors(
             strides,
         };
         if out.insert(k.clone(), t).is_some() {
-            return Err(LoadError::malformed(format!("tar tensor {k} defined twice")));
+            return Err(LoadError::malformed(format!(
+                "tar tensor {k} defined twice"
+            )));
         }
     }
     if !r.at_end() {
-        return Err(LoadError::malformed("unexpected bytes at the end of tar `tensors`"));
+        return Err(LoadError::malformed(
+            "unexpected bytes at the end of tar `tensors`",
+        ));
     }
     Ok(())
 }
@@ -373,7 +403,9 @@ fn parse(host: &mut dyn Host, up: &mut Unpickler) -> Result<Parsed, LoadError> {
     parsed.main = up.load(&mut r, false)?;
     parsed.main_base = main_m.offset;
     if !r.at_end() {
-        return Err(LoadError::malformed("unexpected bytes after the tar main pickle"));
+        return Err(LoadError::malformed(
+            "unexpected bytes after the tar main pickle",
+        ));
     }
     Ok(parsed)
 }
@@ -417,7 +449,14 @@ pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadEr
     let parsed = gate(&up, options, parsed).map_err(|e| e.with_format(FORMAT))?;
     let mut stream = Stream::host(0, parsed.main_base);
     let mut resolver = TarResolver { parsed: &parsed };
-    let flat = pickle::walk_roots(&up, &[parsed.main], options, host, &mut stream, &mut resolver)
-        .map_err(|e| e.with_format(FORMAT))?;
+    let flat = pickle::walk_roots(
+        &up,
+        &[parsed.main],
+        options,
+        host,
+        &mut stream,
+        &mut resolver,
+    )
+    .map_err(|e| e.with_format(FORMAT))?;
     pickle::finish(FORMAT, &up, flat)
 }

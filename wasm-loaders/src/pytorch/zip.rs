@@ -60,7 +60,11 @@ pub fn layout(archive: &ZipArchive) -> Result<Layout, LoadError> {
             ));
         }
     };
-    if let Some(stray) = archive.entries().iter().find(|e| !e.name.starts_with(&prefix)) {
+    if let Some(stray) = archive
+        .entries()
+        .iter()
+        .find(|e| !e.name.starts_with(&prefix))
+    {
         return Err(LoadError::malformed(format!(
             "zip member {:?} is outside the checkpoint directory {prefix:?}",
             stray.name
@@ -76,7 +80,9 @@ pub fn layout(archive: &ZipArchive) -> Result<Layout, LoadError> {
         .find(&format!("{prefix}data.pkl"))
         .cloned()
         .ok_or_else(|| {
-            LoadError::malformed(format!("zip is not a PyTorch checkpoint: no {prefix}data.pkl"))
+            LoadError::malformed(format!(
+                "zip is not a PyTorch checkpoint: no {prefix}data.pkl"
+            ))
         })?;
     Ok(Layout { prefix, pickle })
 }
@@ -116,11 +122,12 @@ impl Resolver for ZipResolver<'_> {
         globals: &GlobalTable,
         pid: NodeId,
     ) -> Result<Persistent, LoadError> {
-        let sid = storage_id(arena, globals, pid)?.ok_or_else(|| {
-            LoadError::malformed("persistent id in data.pkl is not a storage")
-        })?;
+        let sid = storage_id(arena, globals, pid)?
+            .ok_or_else(|| LoadError::malformed("persistent id in data.pkl is not a storage"))?;
         if sid.view.is_some() {
-            return Err(LoadError::malformed("storage view ids belong to the legacy format"));
+            return Err(LoadError::malformed(
+                "storage view ids belong to the legacy format",
+            ));
         }
         let name = format!("{}data/{}", self.prefix, sid.key);
         let entry = self
@@ -186,7 +193,8 @@ pub fn scan_members(
 ) -> Option<LoadError> {
     for entry in archive.entries() {
         let base = entry.name.rsplit('/').next().unwrap_or(&entry.name);
-        let named = base.ends_with(".pkl") || base.ends_with(".pickle") || base.starts_with("data.");
+        let named =
+            base.ends_with(".pkl") || base.ends_with(".pickle") || base.starts_with("data.");
         let proto = entry.method == METHOD_STORED
             && entry.size > 0
             && host
@@ -201,11 +209,11 @@ pub fn scan_members(
         let mut up = Unpickler::new(&options.limits);
         let mut roots = Vec::new();
         let outcome = parse_stacked(&mut up, &mut Reader::from_slice(&data), false, &mut roots);
-        if let Err(mut e) = gate(&up, options, outcome) {
-            if e.kind == crate::result::ErrorKind::Refused {
-                e.message = format!("zip member {:?}: {}", entry.name, e.message);
-                return Some(e);
-            }
+        if let Err(mut e) = gate(&up, options, outcome)
+            && e.kind == crate::result::ErrorKind::Refused
+        {
+            e.message = format!("zip member {:?}: {}", entry.name, e.message);
+            return Some(e);
         }
     }
     None
@@ -250,7 +258,7 @@ pub fn load_archive(
         limit: options.limits.max_decompressed,
         inflated: BTreeMap::new(),
     };
-    let flat = pickle::walk_roots(&up, &roots, options, host, &mut stream, &mut resolver)
-        .map_err(fail)?;
+    let flat =
+        pickle::walk_roots(&up, &roots, options, host, &mut stream, &mut resolver).map_err(fail)?;
     pickle::finish(FORMAT, &up, flat)
 }
