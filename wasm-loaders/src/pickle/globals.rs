@@ -23,10 +23,22 @@ pub struct Global {
     pub known: Option<Known>,
 }
 
+/// Longest global name reported (longer ones are cut and marked).
+pub const MAX_GLOBAL_NAME: usize = 256;
+
 impl Global {
-    /// `module.name`.
+    /// `module.name`, for reports: control characters escaped (a name may hold anything a
+    /// pickle puts in it, newlines included) and cut to [`MAX_GLOBAL_NAME`] bytes.
     pub fn full_name(&self) -> String {
-        format!("{}.{}", self.module, self.name)
+        let raw = super::names::sanitize_segment(&format!("{}.{}", self.module, self.name));
+        if raw.len() <= MAX_GLOBAL_NAME {
+            return raw;
+        }
+        let mut end = MAX_GLOBAL_NAME;
+        while !raw.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &raw[..end], raw.len())
     }
 }
 

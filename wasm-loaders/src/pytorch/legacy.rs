@@ -8,7 +8,7 @@
 //!    `('storage', storage_type, key, location, numel, view_metadata)`;
 //! 5. a pickle of the list of storage keys;
 //! 6. for each key in that order: an 8-byte little-endian element count, then the
-//!    storage's bytes.
+//!    storage's bytes, always little-endian (`writeFileRaw` swaps on big-endian machines).
 //!
 //! Every pickle is parsed by the same machine (globals from all five are checked). Storage
 //! offsets are found by walking the counts; each count must match the main pickle's
@@ -24,7 +24,7 @@ use crate::pickle::policy::TorchDtype;
 use crate::pickle::reader::Reader;
 use crate::pickle::value::{Arena, Node, NodeId};
 use crate::pickle::vm::Unpickler;
-use crate::pickle::{self, gate, is_torch_magic, numpy::dict_get};
+use crate::pickle::{self, gate, is_torch_magic};
 use crate::result::{ByteOrder, LoadError, LoadResult, Options, Storage, StorageSource};
 
 /// Format id.
@@ -74,11 +74,10 @@ pub fn parse_after_magic(up: &mut Unpickler, r: &mut Reader<'_>) -> Result<Parse
             "legacy PyTorch protocol version is not {PROTOCOL_VERSION}"
         )));
     }
-    let sys_info = up.load(r, false)?;
-    let byte_order = match dict_get(&up.arena, sys_info, "little_endian").map(|n| up.arena.get(n)) {
-        Some(Node::Bool(false)) => ByteOrder::Big,
-        _ => ByteOrder::Little,
-    };
+    // sys_info records the saving machine's byte order, but storages (and their counts)
+    // are always written little-endian (torch/csrc/serialization.cpp, writeFileRaw).
+    let _sys_info = up.load(r, false)?;
+    let byte_order = ByteOrder::Little;
     let main = up.load(r, false)?;
     let keys_node = up.load(r, false)?;
     let keys: Vec<String> = up

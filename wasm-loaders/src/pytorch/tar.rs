@@ -9,7 +9,9 @@
 //!   and `ndim` strides (i64) and the storage offset (i64);
 //! - `pickle`: the main pickle, whose persistent ids are tensor/storage keys (or
 //!   `('module', class, …)` tuples);
-//! - `sys_info`: a pickle of the saving machine's facts.
+//! - `sys_info` (optional): a pickle of the saving machine's facts.
+//!
+//! Storage bytes, counts and tensor records are little-endian.
 //!
 //! Members are stored uncompressed in the tar, so storages point into the input.
 
@@ -382,20 +384,16 @@ fn parse_tensors(
 
 fn parse(host: &mut dyn Host, up: &mut Unpickler) -> Result<Parsed, LoadError> {
     let members = members(host)?;
-    let sys_info = member(&members, "sys_info")?;
     let storages_m = member(&members, "storages")?;
     let tensors_m = member(&members, "tensors")?;
     let main_m = member(&members, "pickle")?;
-    let byte_order = {
-        let mut r = Reader::from_host(host, 0, sys_info.offset, sys_info.size)?;
-        let info = up.load(&mut r, false)?;
-        match crate::pickle::numpy::dict_get(&up.arena, info, "little_endian")
-            .map(|n| up.arena.get(n))
-        {
-            Some(Node::Bool(false)) => ByteOrder::Big,
-            _ => ByteOrder::Little,
-        }
-    };
+    // `sys_info` (optional; `legacy_load` never reads it) is still parsed, so its globals
+    // are checked. Storages are little-endian whatever machine wrote them.
+    if let Some(info) = members.get("sys_info").copied() {
+        let mut r = Reader::from_host(host, 0, info.offset, info.size)?;
+        up.load(&mut r, false)?;
+    }
+    let byte_order = ByteOrder::Little;
     let mut parsed = Parsed::default();
     parse_storages(host, up, storages_m, byte_order, &mut parsed.storages)?;
     parse_tensors(host, up, tensors_m, &parsed.storages, &mut parsed.tensors)?;
