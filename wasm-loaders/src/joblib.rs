@@ -54,12 +54,8 @@ pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadEr
             drop(raw);
             crate::pickle::load_bytes(host, options, &data, FORMAT)
         }
-        None => {
-            let mut r = crate::pickle::load(host, options)?;
-            if r.format == "pickle" {
-                r.format = FORMAT.to_string();
-            }
-            Ok(r)
-        }
+        // Not compressed (or a protocol-0 pickle whose first bytes pass zlib's header
+        // check): a plain pickle, reported as `joblib` when it holds joblib arrays.
+        None => crate::pickle::load(host, options),
     }
 }

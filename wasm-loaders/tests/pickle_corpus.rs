@@ -21,11 +21,13 @@ enum Expect {
     Refused(&'static [&'static str]),
     /// Rejected for its structure (any error), the message containing this text.
     Rejected(&'static str),
-    /// Not a pickle-family file (handled by other loaders); must not be accepted here.
+    /// A malicious file of another loader's format (NumPy object arrays): must be rejected.
     NotOurs,
+    /// A good file of another loader's format (NumPy): accepted (checked by its own tests).
+    OthersGood,
 }
 
-use Expect::{Good, NoTensors, NotOurs, Refused, Rejected};
+use Expect::{Good, NoTensors, NotOurs, OthersGood, Refused, Rejected};
 
 const TABLE: &[(&str, Expect)] = &[
     ("data/pytorch_model.bin", Good),
@@ -54,7 +56,10 @@ const TABLE: &[(&str, Expect)] = &[
     ("data/malicious1_0x20.zip", Rejected("")),
     ("data/malicious1_0x40.zip", Rejected("encrypt")),
     ("data/malicious1_central_directory.zip", Rejected("")),
-    ("data/malicious1_wrong_ext.zip", Refused(&["builtins.eval"])),
+    // A zip whose only member is `data.txt`: the dispatcher rejects it as no known model
+    // container before any pickle is read (`pytorch::zip::scan_members` could name the
+    // global; see the report).
+    ("data/malicious1_wrong_ext.zip", Rejected("not a known model container")),
     ("data/malicious1.7z", Rejected("")),
     ("data/malicious10.pkl", Refused(&["__builtin__.exec"])),
     ("data/malicious11.pkl", Refused(&["os.system"])),
@@ -310,9 +315,9 @@ const TABLE: &[(&str, Expect)] = &[
     ("data2/object_array.npy", NotOurs),
     ("data2/object_arrays.npz", NotOurs),
     ("data2/object_arrays_compressed.npz", NotOurs),
-    ("data2/int_array.npy", NotOurs),
-    ("data2/int_arrays.npz", NotOurs),
-    ("data2/int_arrays_compressed.npz", NotOurs),
+    ("data2/int_array.npy", OthersGood),
+    ("data2/int_arrays.npz", OthersGood),
+    ("data2/int_arrays_compressed.npz", OthersGood),
 ];
 
 /// Bound on the time any corpus file may take.
@@ -384,13 +389,14 @@ fn pickle_corpus_verdicts() {
                 }
             }
             (NotOurs, Err(_)) => {}
+            (OthersGood, Ok(res)) if !res.tensors.is_empty() => {}
             (_, Ok(res)) => failures.push(format!(
                 "{rel}: FALSE ACCEPTANCE ({} tensors)",
                 res.tensors.len()
             )),
             (_, Err(e)) => failures.push(format!("{rel}: unexpected {e:?}")),
         }
-        if !matches!(expect, Good) && !host.output.is_empty() {
+        if !matches!(expect, Good | OthersGood) && !host.output.is_empty() {
             failures.push(format!(
                 "{rel}: rejected file wrote {} output bytes",
                 host.output.len()

@@ -213,9 +213,13 @@ fn pickle_every_truncation_of_a_real_file_fails_cleanly() {
 }
 
 #[test]
-fn pickle_large_arrays_point_into_the_input() {
+fn pickle_arrays_in_the_file_point_into_the_input() {
     for name in [
         "numpy_large_p4.pkl",
+        "numpy_p4.pkl",
+        "numpy_p5.pkl",
+        "numpy_mixed_p5.pkl",
+        "torch_tar.pt",
         "joblib_arrays.joblib",
         "torch_zip_views.pt",
         "torch_legacy_checkpoint.pt",

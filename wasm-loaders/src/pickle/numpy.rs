@@ -458,7 +458,7 @@ pub fn scalar_text(arena: &Arena, globals: &GlobalTable, id: NodeId) -> Option<S
         .and_then(|a| arena.as_seq(a))?;
     let dtype = dtype_of(arena, globals, *args.first()?).ok()?;
     let raw = match arena.get(*args.get(1)?) {
-        Node::Bytes(_, Blob::Inline(b)) => b.to_vec(),
+        Node::Bytes(_, blob) if blob.bytes().is_some() => blob.bytes()?.to_vec(),
         _ => match bytes_of(arena, globals, *args.get(1)?, 0).ok()? {
             ArrayData::Computed(_, v) => v,
             _ => return None,

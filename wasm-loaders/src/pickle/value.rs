@@ -18,9 +18,16 @@ pub type GlobalId = u32;
 /// Where the bytes of a bytes-like value are.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Blob {
-    /// Small values are read into memory.
+    /// Bytes computed by the parser (a protocol-0 STRING after escape decoding).
     Inline(Rc<[u8]>),
-    /// Large values stay in the pickle stream: `len` bytes at stream position `pos`.
+    /// A small value copied from the stream, which also remembers where it was.
+    Small {
+        /// Position in the stream (relative to the stream's start).
+        pos: u64,
+        /// The bytes.
+        data: Rc<[u8]>,
+    },
+    /// A large value left in the pickle stream: `len` bytes at stream position `pos`.
     Stream {
         /// Position in the stream (relative to the stream's start).
         pos: u64,
@@ -33,8 +40,16 @@ impl Blob {
     /// Length in bytes.
     pub fn len(&self) -> u64 {
         match self {
-            Blob::Inline(b) => b.len() as u64,
+            Blob::Inline(b) | Blob::Small { data: b, .. } => b.len() as u64,
             Blob::Stream { len, .. } => *len,
+        }
+    }
+
+    /// The bytes, when they are in memory.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Blob::Inline(b) | Blob::Small { data: b, .. } => Some(b),
+            Blob::Stream { .. } => None,
         }
     }
     /// True when the blob holds no bytes.
@@ -247,7 +262,9 @@ impl Arena {
     pub fn as_str(&self, id: NodeId) -> Option<&str> {
         match self.get(id) {
             Node::Str(s) => Some(s),
-            Node::Bytes(BytesKind::Str2, Blob::Inline(b)) => std::str::from_utf8(b).ok(),
+            Node::Bytes(BytesKind::Str2, blob) => {
+                blob.bytes().and_then(|b| std::str::from_utf8(b).ok())
+            }
             _ => None,
         }
     }

@@ -245,7 +245,11 @@ impl Unpickler {
     fn blob(r: &mut Reader<'_>, len: u64, what: &str) -> Result<Blob, LoadError> {
         r.need(len, what)?;
         if len <= INLINE_MAX {
-            Ok(Blob::Inline(Rc::from(r.bytes(len, what)?)))
+            let pos = r.pos();
+            Ok(Blob::Small {
+                pos,
+                data: Rc::from(r.bytes(len, what)?),
+            })
         } else {
             let pos = r.pos();
             r.skip(len, what)?;

@@ -254,8 +254,8 @@ impl<'w> Walker<'w> {
             Node::BigInt(b) => self.meta(path, big_to_decimal(b)),
             Node::Float(v) => self.meta(path, float_repr(*v)),
             Node::Str(s) => self.meta(path, s.to_string()),
-            Node::Bytes(BytesKind::Str2, Blob::Inline(b)) => {
-                if let Ok(s) = std::str::from_utf8(b) {
+            Node::Bytes(BytesKind::Str2, blob) => {
+                if let Some(s) = blob.bytes().and_then(|b| std::str::from_utf8(b).ok()) {
                     self.meta(path, s.to_string());
                 }
             }
@@ -296,10 +296,12 @@ impl<'w> Walker<'w> {
             Node::Float(f) => KeyId::Float(f.to_bits()),
             Node::BigInt(b) => KeyId::Big(big_to_decimal(b)),
             Node::Str(s) => KeyId::Str(s.to_string()),
-            Node::Bytes(BytesKind::Str2, Blob::Inline(b)) => match std::str::from_utf8(b) {
-                Ok(s) => KeyId::Str(s.to_string()),
-                Err(_) => KeyId::Unique(index),
-            },
+            Node::Bytes(BytesKind::Str2, blob) => {
+                match blob.bytes().and_then(|b| std::str::from_utf8(b).ok()) {
+                    Some(s) => KeyId::Str(s.to_string()),
+                    None => KeyId::Unique(index),
+                }
+            }
             Node::None => KeyId::None,
             _ => KeyId::Unique(index),
         }
@@ -446,6 +448,7 @@ impl<'w> Walker<'w> {
         }
         let s = match blob {
             Blob::Inline(b) => output_storage(self.host, b)?,
+            Blob::Small { pos, data } => self.stream.storage(self.host, *pos, data.len() as u64)?,
             Blob::Stream { pos, len } => self.stream.storage(self.host, *pos, *len)?,
         };
         self.node_storage.insert(id, s);

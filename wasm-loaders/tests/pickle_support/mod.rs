@@ -33,22 +33,10 @@ pub fn corpus() -> Option<PathBuf> {
     }
 }
 
-/// Load `bytes` with the loader its content calls for.
+/// Load `bytes` with the crate's dispatcher (content detection, then the loader).
 pub fn load(bytes: Vec<u8>, options: &Options) -> (Result<LoadResult, LoadError>, SliceHost) {
-    use modelseal_loaders::{joblib, pickle, pytorch};
-    let is_tar = pytorch::tar::looks_like_tar(&bytes);
-    let is_zip = bytes.starts_with(b"PK\x03\x04");
-    let compressed = joblib::compression(&bytes).is_some();
     let mut host = SliceHost::new(bytes);
-    let r = if is_tar {
-        pytorch::tar::load(&mut host, options)
-    } else if is_zip {
-        pytorch::zip::load(&mut host, options)
-    } else if compressed {
-        joblib::load(&mut host, options)
-    } else {
-        pickle::load(&mut host, options)
-    };
+    let r = modelseal_loaders::load(&mut host, options);
     (r, host)
 }
 
