@@ -59,7 +59,10 @@ const TABLE: &[(&str, Expect)] = &[
     // A zip whose only member is `data.txt`: the dispatcher rejects it as no known model
     // container before any pickle is read (`pytorch::zip::scan_members` could name the
     // global; see the report).
-    ("data/malicious1_wrong_ext.zip", Rejected("not a known model container")),
+    (
+        "data/malicious1_wrong_ext.zip",
+        Rejected("not a known model container"),
+    ),
     ("data/malicious1.7z", Rejected("")),
     ("data/malicious10.pkl", Refused(&["__builtin__.exec"])),
     ("data/malicious11.pkl", Refused(&["os.system"])),

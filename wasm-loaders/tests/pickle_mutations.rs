@@ -18,6 +18,7 @@ const FORMATS: [&str; 6] = [
     "pytorch-tar",
     "joblib",
 ];
+/// Mutations per file; `PICKLE_MUTATIONS=<n>` runs more locally.
 const MUTATIONS_PER_FILE: u64 = 400;
 const QUICK: Duration = Duration::from_secs(5);
 
@@ -32,7 +33,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -43,7 +48,11 @@ fn check(name: &str, bytes: Vec<u8>, format: &str) {
     };
     let started = Instant::now();
     let (r, host): (_, SliceHost) = load(bytes, &options);
-    assert!(started.elapsed() < QUICK, "{name} ({format}) took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < QUICK,
+        "{name} ({format}) took {:?}",
+        started.elapsed()
+    );
     let Ok(res) = r else { return };
     for t in &res.tensors {
         let limit = match t.storage.source {
@@ -52,7 +61,10 @@ fn check(name: &str, bytes: Vec<u8>, format: &str) {
             StorageSource::External(_) => 0,
         };
         let end = t.storage.offset.checked_add(t.storage.length);
-        assert!(end.is_some_and(|e| e <= limit), "{name} ({format}): storage out of bounds");
+        assert!(
+            end.is_some_and(|e| e <= limit),
+            "{name} ({format}): storage out of bounds"
+        );
         // Every element addressed lies in the storage (the gather checks each one).
         if let Err(e) = gather(t, &host) {
             panic!("{name} ({format}): {e}");
@@ -103,14 +115,21 @@ fn pickle_mutated_fixtures_never_panic_or_escape() {
         .collect();
     files.sort();
     assert!(files.len() > 50);
+    let per_file = std::env::var("PICKLE_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MUTATIONS_PER_FILE);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for path in &files {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let src = std::fs::read(path).unwrap_or_default();
         for format in FORMATS {
             check(&name, src.clone(), format);
         }
-        for _ in 0..MUTATIONS_PER_FILE {
+        for _ in 0..per_file {
             let m = mutate(&mut rng, &src);
             let format = FORMATS[rng.below(FORMATS.len())];
             check(&name, m, format);
