@@ -253,3 +253,51 @@ fn pickle_shared_storage_is_described_once() {
     assert_eq!(find("expanded").strides, vec![0, 1]);
     assert!(find("scalar").shape.is_empty());
 }
+
+/// Many values under one over-long name: unique names stay cheap (no quadratic `~n` search).
+#[test]
+fn pickle_many_clashing_names_stay_linear() {
+    let key = "k".repeat(1100);
+    let mut p = b"\x80\x02}X".to_vec();
+    p.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    p.extend_from_slice(key.as_bytes());
+    p.extend_from_slice(b"}X");
+    p.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    p.extend_from_slice(key.as_bytes());
+    p.extend_from_slice(b"](");
+    for _ in 0..20_000 {
+        p.extend(tiny_array());
+    }
+    for i in 0..50_000u32 {
+        p.push(b'J');
+        p.extend_from_slice(&i.to_le_bytes());
+    }
+    p.extend_from_slice(b"ess.");
+    let r = run(p, &Options::default()).expect("loads");
+    assert_eq!(r.tensors.len(), 20_000);
+    let names: std::collections::BTreeSet<_> = r.tensors.iter().map(|t| &t.name).collect();
+    assert_eq!(names.len(), 20_000, "names are unique");
+    assert!(r.tensors.iter().all(|t| t.name.len() <= 1024));
+    assert!(r.metadata.len() <= 10_000);
+}
+
+/// A shared container referenced 300 000 times from deep inside the tree.
+#[test]
+fn pickle_many_revisits_at_depth_stay_cheap() {
+    let mut p = b"\x80\x02".to_vec();
+    p.extend(tiny_array());
+    p.extend_from_slice(b"q\x00");
+    for _ in 0..900 {
+        p.push(b']');
+    }
+    p.extend_from_slice(b"}q\x010](");
+    for _ in 0..300_000 {
+        p.extend_from_slice(b"h\x01");
+    }
+    p.extend_from_slice(b"e");
+    p.extend(std::iter::repeat_n(b'a', 900));
+    p.extend_from_slice(b"h\x00a.");
+    let r = run(p, &Options::default()).expect("loads");
+    assert_eq!(r.tensors.len(), 1);
+    assert!(r.warnings.len() <= 201);
+}

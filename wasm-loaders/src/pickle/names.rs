@@ -1,7 +1,7 @@
 //! Dotted names for tensors and metadata: segments from dict keys and indices, sanitised
 //! (no control characters, bounded length) and made unique.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::result::Dtype;
 
@@ -34,7 +34,8 @@ pub fn join(prefix: &str, segment: &str) -> String {
     }
 }
 
-fn cut(s: &str, max: usize) -> &str {
+/// `s` cut to at most `max` bytes at a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
@@ -49,6 +50,8 @@ fn cut(s: &str, max: usize) -> &str {
 #[derive(Debug, Default)]
 pub struct NameSet {
     used: BTreeSet<String>,
+    /// Next suffix to try per base name, so many clashes on one name stay linear.
+    next_suffix: BTreeMap<String, u64>,
 }
 
 impl NameSet {
@@ -60,13 +63,14 @@ impl NameSet {
         if self.used.insert(base.clone()) {
             return base;
         }
-        let mut n = 2u64;
+        let mut n = self.next_suffix.get(&base).copied().unwrap_or(2);
         loop {
             let candidate = format!("{base}~{n}");
+            n += 1;
             if self.used.insert(candidate.clone()) {
+                self.next_suffix.insert(base, n);
                 return candidate;
             }
-            n += 1;
         }
     }
 }
@@ -166,6 +170,8 @@ mod tests {
         let mut n = NameSet::default();
         assert_eq!(n.unique("a", "x"), "a");
         assert_eq!(n.unique("a", "x"), "a~2");
+        assert_eq!(n.unique("a~3", "x"), "a~3");
+        assert_eq!(n.unique("a", "x"), "a~4");
         assert_eq!(n.unique("", "tensor"), "tensor");
         assert_eq!(sanitize_segment("a\nb"), "a\\x0ab");
     }

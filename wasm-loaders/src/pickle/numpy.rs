@@ -48,8 +48,7 @@ pub fn callable_known(arena: &Arena, globals: &GlobalTable, id: NodeId) -> Optio
         .and_then(|o| known_of(arena, globals, o.callable))
 }
 
-fn item(arena: &Arena, seq: &[NodeId], i: usize) -> Option<NodeId> {
-    let _ = arena;
+fn item(seq: &[NodeId], i: usize) -> Option<NodeId> {
     seq.get(i).copied()
 }
 
@@ -68,12 +67,12 @@ pub fn dtype_of(arena: &Arena, globals: &GlobalTable, id: NodeId) -> Result<NpDt
         .args
         .and_then(|a| arena.as_seq(a))
         .ok_or_else(|| LoadError::malformed("numpy.dtype without arguments"))?;
-    let descr = item(arena, args, 0)
+    let descr = item(args, 0)
         .and_then(|d| arena.as_str(d))
         .ok_or_else(|| LoadError::malformed("numpy.dtype argument is not a string"))?
         .to_string();
     let state: &[NodeId] = obj.state.and_then(|s| arena.as_seq(s)).unwrap_or(&[]);
-    let order = match item(arena, state, 1).and_then(|o| arena.as_str(o)) {
+    let order = match item(state, 1).and_then(|o| arena.as_str(o)) {
         Some(">") => ByteOrder::Big,
         Some("<" | "|" | "=") | None => ByteOrder::Little,
         Some(other) => {
@@ -82,8 +81,8 @@ pub fn dtype_of(arena: &Arena, globals: &GlobalTable, id: NodeId) -> Result<NpDt
             )));
         }
     };
-    let structured = item(arena, state, 3).is_some_and(|n| !matches!(arena.get(n), Node::None));
-    let elsize = item(arena, state, 5)
+    let structured = item(state, 3).is_some_and(|n| !matches!(arena.get(n), Node::None));
+    let elsize = item(state, 5)
         .and_then(|n| arena.as_int(n))
         .filter(|&v| v > 0)
         .map(|v| v as u64);

@@ -11,7 +11,7 @@ use super::policy::Known;
 use super::reader::Reader;
 use super::text::{self, Integer};
 use super::value::{Arena, Blob, BytesKind, CallKind, JoblibData, Node, NodeId, Object};
-use crate::result::{ErrorKind, Limits, LoadError};
+use crate::result::{Limits, LoadError};
 
 /// Bytes values up to this size are read into memory; larger ones are left in the stream
 /// and located by position (tensor data is never copied through the guest when it can be
@@ -798,9 +798,4 @@ impl Unpickler {
         }
         Ok(None)
     }
-}
-
-/// True if `e` is a refusal (policy) rather than a parse failure.
-pub fn is_refusal(e: &LoadError) -> bool {
-    e.kind == ErrorKind::Refused
 }

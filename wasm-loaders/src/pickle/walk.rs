@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::globals::GlobalTable;
-use super::names::{NameSet, float_repr, join, sanitize_segment};
+use super::names::{self, NameSet, float_repr, join, sanitize_segment};
 use super::numpy::{self, ArrayData, ArraySpec, NpKind, known_of};
 use super::persist::{Persistent, Resolver, StorageRef, Stream, output_storage};
 use super::policy::{Known, TorchDtype};
@@ -49,6 +49,8 @@ pub struct Walker<'w> {
     tensor_names: NameSet,
     meta_names: NameSet,
     visited: BTreeMap<NodeId, String>,
+    /// Nodes of the frames currently open (to tell a cycle from a shared value).
+    on_path: BTreeSet<NodeId>,
     node_storage: BTreeMap<NodeId, Storage>,
     dropped_warnings: usize,
     dropped_metadata: usize,
@@ -97,6 +99,7 @@ impl<'w> Walker<'w> {
             tensor_names: NameSet::default(),
             meta_names: NameSet::default(),
             visited: BTreeMap::new(),
+            on_path: BTreeSet::new(),
             node_storage: BTreeMap::new(),
             dropped_warnings: 0,
             dropped_metadata: 0,
@@ -173,7 +176,8 @@ impl<'w> Walker<'w> {
     pub fn walk(&mut self, root: NodeId, prefix: &str) -> Result<(), LoadError> {
         let max_depth = self.options.limits.max_depth;
         let mut frames: Vec<Frame> = Vec::new();
-        if let Some(children) = self.visit(root, prefix, &frames)? {
+        if let Some(children) = self.visit(root, prefix)? {
+            self.on_path.insert(root);
             frames.push(Frame {
                 node: root,
                 path: prefix.to_string(),
@@ -183,7 +187,9 @@ impl<'w> Walker<'w> {
         }
         while let Some(top) = frames.last_mut() {
             let Some((seg, child)) = top.children.get(top.next).cloned() else {
+                let node = top.node;
                 frames.pop();
+                self.on_path.remove(&node);
                 continue;
             };
             top.next += 1;
@@ -191,13 +197,15 @@ impl<'w> Walker<'w> {
                 Some(s) => join(&top.path, s),
                 None => top.path.clone(),
             };
-            if let Some(children) = self.visit(child, &path, &frames)? {
+            if let Some(children) = self.visit(child, &path)? {
                 if frames.len() as u64 >= max_depth {
                     return Err(LoadError::limit(format!(
-                        "value nested deeper than {max_depth} levels at `{path}` (limit \
-                         max_depth)"
+                        "value nested deeper than {max_depth} levels at `{}` (limit \
+                         max_depth)",
+                        names::cut(&path, 200)
                     )));
                 }
+                self.on_path.insert(child);
                 frames.push(Frame {
                     node: child,
                     path,
@@ -222,27 +230,28 @@ impl<'w> Walker<'w> {
         )
     }
 
-    fn visit(
-        &mut self,
-        id: NodeId,
-        path: &str,
-        frames: &[Frame],
-    ) -> Result<Option<Vec<Child>>, LoadError> {
+    fn visit(&mut self, id: NodeId, path: &str) -> Result<Option<Vec<Child>>, LoadError> {
         let arena = self.arena;
         let node = arena.get(id);
         if Self::trackable(node) {
             if let Some(first) = self.visited.get(&id) {
+                if self.out.warnings.len() >= MAX_WARNINGS {
+                    self.dropped_warnings += 1;
+                    return Ok(None);
+                }
                 let first = if first.is_empty() { "the root" } else { first };
                 let shown = if path.is_empty() { "the root" } else { path };
-                let cyclic = frames.iter().any(|f| f.node == id);
-                let what = if cyclic {
+                let what = if self.on_path.contains(&id) {
                     "a cycle back to"
                 } else {
                     "the same object as"
                 };
-                self.warn(format!(
-                    "`{shown}` is {what} `{first}`: not extracted again"
-                ));
+                let msg = format!(
+                    "`{}` is {what} `{}`: not extracted again",
+                    names::cut(shown, 200),
+                    names::cut(first, 200)
+                );
+                self.warn(msg);
                 return Ok(None);
             }
             self.visited.insert(id, path.to_string());

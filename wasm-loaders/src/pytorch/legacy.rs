@@ -246,9 +246,10 @@ pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadEr
             Ok(_) => {
                 // Not the magic number: scan what follows anyway so every global is
                 // reported (the "magic number" bypass puts a payload first).
+                // Whether that scan ends in an error does not matter: the file is rejected
+                // either way, and the gate names any global it found.
                 let mut roots = Vec::new();
-                let scanned = pickle::parse_stacked(&mut up, &mut r, false, &mut roots);
-                let _ = scanned;
+                let _scan_outcome = pickle::parse_stacked(&mut up, &mut r, false, &mut roots);
                 Err(LoadError::malformed(
                     "not a legacy PyTorch file: the first pickle is not the magic number",
                 ))
