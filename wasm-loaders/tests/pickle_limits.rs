@@ -265,18 +265,18 @@ fn pickle_many_clashing_names_stay_linear() {
     p.extend_from_slice(&(key.len() as u32).to_le_bytes());
     p.extend_from_slice(key.as_bytes());
     p.extend_from_slice(b"](");
-    for _ in 0..20_000 {
+    for _ in 0..8_000 {
         p.extend(tiny_array());
     }
-    for i in 0..50_000u32 {
+    for i in 0..20_000u32 {
         p.push(b'J');
         p.extend_from_slice(&i.to_le_bytes());
     }
     p.extend_from_slice(b"ess.");
     let r = run(p, &Options::default()).expect("loads");
-    assert_eq!(r.tensors.len(), 20_000);
+    assert_eq!(r.tensors.len(), 8_000);
     let names: std::collections::BTreeSet<_> = r.tensors.iter().map(|t| &t.name).collect();
-    assert_eq!(names.len(), 20_000, "names are unique");
+    assert_eq!(names.len(), 8_000, "names are unique");
     assert!(r.tensors.iter().all(|t| t.name.len() <= 1024));
     assert!(r.metadata.len() <= 10_000);
 }
@@ -287,9 +287,7 @@ fn pickle_many_revisits_at_depth_stay_cheap() {
     let mut p = b"\x80\x02".to_vec();
     p.extend(tiny_array());
     p.extend_from_slice(b"q\x00");
-    for _ in 0..900 {
-        p.push(b']');
-    }
+    p.extend(std::iter::repeat_n(b']', 900));
     p.extend_from_slice(b"}q\x010](");
     for _ in 0..300_000 {
         p.extend_from_slice(b"h\x01");
