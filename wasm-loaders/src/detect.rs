@@ -5,20 +5,23 @@
 //!    cap, followed by `{`;
 //! 2. NumPy `.npy`: `\x93NUMPY`;
 //! 3. GGUF: `GGUF`;
-//! 4. HDF5: the superblock signature `\x89HDF\r\n\x1a\n` at offset 0, 512, 1024, 2048, …;
+//! 4. HDF5: the superblock signature `\x89HDF\r\n\x1a\n` at offset 0;
 //! 5. zip (`PK\x03\x04` or `PK\x05\x06` at 0): the archive is opened (strictly, see
 //!    [`crate::zip`]) and classified by its member names: TorchScript (`*/constants.pkl` or
 //!    a `code/` folder) is unsupported, PyTorch (`data.pkl` at the root or in one top
 //!    folder), Keras 3 (`config.json` + `model.weights.h5`), `.npz` (every member `*.npy`);
 //! 6. tar (`ustar` at offset 257): the legacy PyTorch tar format;
-//! 7. legacy PyTorch: a pickle whose first object is the magic number
+//! 7. HDF5 behind a user block (signature at 512, 1024, 2048, …). Plain and Keras 2 `.h5`
+//!    files are both reported as `hdf5` here; the HDF5 loader tells them apart;
+//! 8. legacy PyTorch: a pickle whose first object is the magic number
 //!    `0x1950a86a20f9469cfc6c` (`LONG1` encoding, as `torch.save` writes it);
-//! 8. a compressed stream by its magic (zlib, gzip, bzip2, xz, lzma, lz4): joblib;
-//! 9. ONNX: the first bytes parse as `ModelProto` fields (1 `ir_version`, 2 producer, 7
-//!    graph, 8 opset); the ONNX loader checks the rest;
-//! 10. pickle with a `PROTO` opcode (`0x80`, protocol ≤ 5);
-//! 11. a zip archive behind a prefix (end-of-central-directory record at the end);
-//! 12. a pickle starting with a protocol 0/1 opcode.
+//! 9. a compressed stream by its magic (zlib, gzip, bzip2, xz, lzma, lz4): joblib
+//!    (uncompressed joblib files are pickles and detected as such);
+//! 10. ONNX: the first bytes parse as `ModelProto` fields (1 `ir_version`, 2 producer, 7
+//!     graph, 8 opset); the ONNX loader checks the rest;
+//! 11. pickle with a `PROTO` opcode (`0x80`, protocol ≤ 5);
+//! 12. a zip archive behind a prefix (end-of-central-directory record at the end);
+//! 13. a pickle starting with a protocol 0/1 opcode.
 //!
 //! Anything else is unsupported.
 
@@ -130,7 +133,7 @@ pub fn detect(host: &mut dyn Host) -> Result<Format, LoadError> {
     if head.starts_with(b"GGUF") {
         return Ok(Format::Gguf);
     }
-    if has_hdf5_superblock(host, &head, len)? {
+    if head.starts_with(HDF5_MAGIC) {
         return Ok(Format::Hdf5);
     }
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
@@ -138,6 +141,11 @@ pub fn detect(host: &mut dyn Host) -> Result<Format, LoadError> {
     }
     if head.get(257..262) == Some(b"ustar") {
         return Ok(Format::PytorchTar);
+    }
+    // After the zip check: a stored member of a zip (e.g. a .keras file's weights) could
+    // put an HDF5 signature at one of these offsets.
+    if has_hdf5_superblock_after_user_block(host, len)? {
+        return Ok(Format::Hdf5);
     }
     if let [0x80, proto, rest @ ..] = head.as_slice()
         && (2..=5).contains(proto)
@@ -181,10 +189,8 @@ fn looks_like_safetensors(head: &[u8], len: u64) -> bool {
     (2..=MAX_HEADER_SIZE).contains(&n) && 8 + n <= len && head.get(8) == Some(&b'{')
 }
 
-fn has_hdf5_superblock(host: &mut dyn Host, head: &[u8], len: u64) -> Result<bool, LoadError> {
-    if head.starts_with(HDF5_MAGIC) {
-        return Ok(true);
-    }
+/// An HDF5 file with a user block has its superblock at 512, 1024, 2048, …
+fn has_hdf5_superblock_after_user_block(host: &mut dyn Host, len: u64) -> Result<bool, LoadError> {
     let mut at: u64 = 512;
     while at
         .checked_add(HDF5_MAGIC.len() as u64)
@@ -206,7 +212,11 @@ fn has_zip_end_record(host: &mut dyn Host, len: u64) -> Result<bool, LoadError> 
     }
     let tail_len = len.min(EOCD_LEN + 0xffff);
     let tail = host.read_vec(0, len - tail_len, tail_len)?;
-    Ok(tail.windows(4).any(|w| w == b"PK\x05\x06"))
+    // As the zip reader requires: the record's comment runs exactly to the end of the file.
+    Ok(tail.windows(22).enumerate().any(|(pos, rec)| {
+        rec.starts_with(b"PK\x05\x06")
+            && pos + 22 + usize::from(u16::from_le_bytes([rec[20], rec[21]])) == tail.len()
+    }))
 }
 
 /// Reads a protobuf varint at `*pos`.
