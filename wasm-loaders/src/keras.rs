@@ -1,0 +1,335 @@
+//! Keras models and weights:
+//! - `.keras` archives (format id `keras`): a zip with `config.json`, `metadata.json` and
+//!   `model.weights.h5` (or `model.weights.npz`);
+//! - legacy HDF5 files (format id `keras-h5`): whole models saved with `model.save("x.h5")`
+//!   (`model_config` attribute, weights under `model_weights/<layer>/…` listed by the
+//!   `layer_names` / `weight_names` attributes, split into `layer_names0`, `layer_names1`…
+//!   when large), weights saved with `save_weights` (the same layout at the root), and
+//!   Keras 3 `.weights.h5` files (`layers/<layer>/vars/<i>`, `vars/…`).
+//!
+//! Tensor names are the HDF5 dataset paths with `.` between link names, exactly as stored:
+//! `model_weights.dense.sequential.dense.kernel` (legacy model), `layers.dense.vars.0`
+//! (Keras 3 weights). They are the same for the weights inside a `.keras` archive.
+//!
+//! The model configuration is scanned, never executed nor copied into the output (see
+//! [`scan`]); dangerous content is refused. Metadata carries only the Keras version, the
+//! backend, the model class and the layer count.
+
+mod scan;
+
+use std::collections::BTreeMap;
+
+use crate::hdf5::{AttrValue, Backing, H5, Node, NodeKind};
+use crate::host::Host;
+use crate::result::{GlobalRef, LoadError, LoadResult, Options, Risk};
+use crate::zip::{METHOD_STORED, ZipArchive};
+
+/// Format id of `.keras` archives.
+pub const FORMAT_ZIP: &str = "keras";
+/// Format id of legacy Keras HDF5 models and weights files.
+pub const FORMAT_H5: &str = "keras-h5";
+
+/// Largest `metadata.json` read.
+const MAX_METADATA_JSON: u64 = 1 << 20;
+/// Largest deflated `model.weights.h5` inflated into memory.
+const MAX_INFLATED_WEIGHTS: u64 = 1 << 30;
+/// Most findings quoted in a refusal message.
+const MAX_QUOTED_FINDINGS: usize = 8;
+/// Longest metadata value copied from the file.
+const MAX_FACT_LEN: usize = 64;
+
+/// Whether the archive's members make it a `.keras` model.
+pub fn is_keras_zip(zip: &ZipArchive) -> bool {
+    zip.find("config.json").is_some()
+        && (zip.find("model.weights.h5").is_some() || zip.find("model.weights.npz").is_some())
+}
+
+/// Whether an opened HDF5 file is a Keras model or weights file.
+pub(crate) fn is_keras_h5(h5: &mut H5<'_>, nodes: &[Node]) -> Result<bool, LoadError> {
+    let Some(root) = nodes.first() else {
+        return Ok(false);
+    };
+    for (name, _) in h5.attributes(root)? {
+        if matches!(
+            name.as_str(),
+            "keras_version" | "model_config" | "layer_names" | "layer_names0" | "backend"
+        ) {
+            return Ok(true);
+        }
+    }
+    let top = |n: &str| {
+        nodes
+            .iter()
+            .any(|x| x.kind == NodeKind::Group && x.path.len() == 1 && x.path[0] == n)
+    };
+    Ok(top("model_weights") || (top("layers") && top("vars")))
+}
+
+/// Loads a legacy Keras HDF5 file (or Keras 3 weights file) already opened as `h5`.
+pub(crate) fn load_h5(
+    h5: &mut H5<'_>,
+    nodes: &[Node],
+    options: &Options,
+) -> Result<LoadResult, LoadError> {
+    inner_h5(h5, nodes, options).map_err(|e| e.with_format(FORMAT_H5))
+}
+
+fn inner_h5(h5: &mut H5<'_>, nodes: &[Node], options: &Options) -> Result<LoadResult, LoadError> {
+    let mut result = LoadResult {
+        format: FORMAT_H5.into(),
+        ..Default::default()
+    };
+    let root = nodes
+        .first()
+        .ok_or_else(|| LoadError::malformed("HDF5 file without a root group"))?;
+    let root_attrs: BTreeMap<String, AttrValue> = h5.attributes(root)?.into_iter().collect();
+    for key in ["model_config", "training_config"] {
+        if let Some(v) = root_attrs.get(key) {
+            let text = single_string(v)
+                .ok_or_else(|| LoadError::malformed(format!("attribute {key} is not a string")))?;
+            let report = scan::scan(text.as_bytes(), key)?;
+            apply_scan(&report, key, options, &mut result)?;
+            if key == "model_config" {
+                put_fact(&mut result, "model_class", report.model_class.as_deref());
+                if let Some(n) = report.layer_count {
+                    result.metadata.insert("layer_count".into(), n.to_string());
+                }
+            }
+        }
+    }
+    put_fact(&mut result, "keras_version", root_attrs.get("keras_version").and_then(single_string).as_deref());
+    put_fact(&mut result, "backend", root_attrs.get("backend").and_then(single_string).as_deref());
+
+    // Legacy layout: check that every weight Keras would load is there.
+    let weights_root: Vec<String> = if nodes
+        .iter()
+        .any(|n| n.kind == NodeKind::Group && n.path == ["model_weights"])
+    {
+        vec!["model_weights".into()]
+    } else {
+        Vec::new()
+    };
+    check_legacy_names(h5, nodes, &weights_root, &mut result)?;
+
+    h5.extract_all(nodes, options, &mut result)?;
+    result.warnings.extend(h5.take_warnings());
+    Ok(result)
+}
+
+/// Reads `layer_names` / `weight_names` (split or not) and warns about listed weights that
+/// are missing.
+fn check_legacy_names(
+    h5: &mut H5<'_>,
+    nodes: &[Node],
+    weights_root: &[String],
+    result: &mut LoadResult,
+) -> Result<(), LoadError> {
+    let Some(wr) = nodes.iter().find(|n| n.path == weights_root) else {
+        return Ok(());
+    };
+    let Some(layers) = split_attribute(h5, wr, "layer_names")? else {
+        return Ok(());
+    };
+    if !result.metadata.contains_key("layer_count") {
+        result.metadata.insert("layer_count".into(), layers.len().to_string());
+    }
+    for layer in &layers {
+        let mut lpath = weights_root.to_vec();
+        lpath.push(layer.clone());
+        let Some(lnode) = nodes.iter().find(|n| n.path == lpath) else {
+            result
+                .warnings
+                .push(format!("layer_names lists {layer:?} but the file has no such group"));
+            continue;
+        };
+        let weights = split_attribute(h5, lnode, "weight_names")?.unwrap_or_default();
+        for w in weights {
+            let mut wpath = lpath.clone();
+            wpath.extend(w.split('/').filter(|s| !s.is_empty()).map(str::to_owned));
+            if !nodes
+                .iter()
+                .any(|n| n.kind == NodeKind::Dataset && n.path == wpath)
+            {
+                result.warnings.push(format!(
+                    "layer {layer:?} lists weight {w:?} but the file has no such dataset"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A string-list attribute saved by Keras, possibly split into `name0`, `name1`, ….
+fn split_attribute(h5: &mut H5<'_>, node: &Node, name: &str) -> Result<Option<Vec<String>>, LoadError> {
+    let attrs: BTreeMap<String, AttrValue> = h5.attributes(node)?.into_iter().collect();
+    let strings = |v: &AttrValue| match v {
+        AttrValue::Strings(s) => s.clone(),
+        _ => Vec::new(),
+    };
+    if let Some(v) = attrs.get(name) {
+        return Ok(Some(strings(v)));
+    }
+    let mut out = Vec::new();
+    let mut found = false;
+    for i in 0..attrs.len() {
+        match attrs.get(&format!("{name}{i}")) {
+            Some(v) => {
+                found = true;
+                out.extend(strings(v));
+            }
+            None => break,
+        }
+    }
+    Ok(found.then_some(out))
+}
+
+/// The value of a scalar (or one-element) string attribute.
+fn single_string(v: &AttrValue) -> Option<String> {
+    match v {
+        AttrValue::Strings(s) if s.len() == 1 => s.first().cloned(),
+        _ => None,
+    }
+}
+
+/// Records a short, printable fact in the metadata (dropped otherwise).
+fn put_fact(result: &mut LoadResult, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        if !v.is_empty()
+            && v.len() <= MAX_FACT_LEN
+            && v.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        {
+            result.metadata.insert(key.into(), v.into());
+        }
+    }
+}
+
+/// Refuses dangerous configurations; records the references seen.
+fn apply_scan(
+    report: &scan::ScanReport,
+    source: &str,
+    options: &Options,
+    result: &mut LoadResult,
+) -> Result<(), LoadError> {
+    let unknown = report
+        .findings
+        .iter()
+        .any(|f| f.risk == Risk::UnknownClass);
+    if report.dangerous() || (unknown && !options.allow_unknown_classes) {
+        let lines = report.lines();
+        let mut msg = format!("Keras {source} refused: ");
+        msg.push_str(
+            &lines
+                .iter()
+                .take(MAX_QUOTED_FINDINGS)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+        if lines.len() > MAX_QUOTED_FINDINGS {
+            msg.push_str(&format!(" (and {} more)", lines.len() - MAX_QUOTED_FINDINGS));
+        }
+        let mut err = LoadError::refused(msg);
+        err.globals = report
+            .globals
+            .iter()
+            .filter(|g| g.risk != Risk::Allowed)
+            .cloned()
+            .collect();
+        for f in &report.findings {
+            if f.risk != Risk::UnknownClass && !err.globals.iter().any(|g| g.name == f.what) {
+                if let Some(g) = finding_global(f) {
+                    err.globals.push(g);
+                }
+            }
+        }
+        err.globals.sort();
+        err.globals.dedup();
+        return Err(err);
+    }
+    for line in report.lines() {
+        result.warnings.push(format!("Keras {source}: {line}"));
+    }
+    for g in &report.globals {
+        if !result.globals.contains(g) {
+            result.globals.push(g.clone());
+        }
+    }
+    Ok(())
+}
+
+/// A global for findings that name no module (Lambda layers, TFSMLayer).
+fn finding_global(f: &scan::Finding) -> Option<GlobalRef> {
+    let name = if f.what.starts_with("Lambda layer") {
+        "keras.layers.Lambda"
+    } else if f.what.starts_with("TFSMLayer") {
+        "keras.layers.TFSMLayer"
+    } else {
+        return None;
+    };
+    Some(GlobalRef {
+        name: name.into(),
+        risk: f.risk,
+    })
+}
+
+/// Loads a `.keras` archive from the input.
+pub fn load_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadError> {
+    inner_zip(host, options).map_err(|e| e.with_format(FORMAT_ZIP))
+}
+
+fn inner_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadError> {
+    let zip = ZipArchive::open(host, 0)?;
+    let mut result = LoadResult {
+        format: FORMAT_ZIP.into(),
+        ..Default::default()
+    };
+    let config = zip
+        .find("config.json")
+        .ok_or_else(|| LoadError::malformed(".keras archive without config.json"))?;
+    let text = zip.read(host, config, scan::MAX_CONFIG_BYTES as u64)?;
+    let report = scan::scan(&text, "config.json")?;
+    drop(text);
+    apply_scan(&report, "config.json", options, &mut result)?;
+    put_fact(&mut result, "model_class", report.model_class.as_deref());
+    if let Some(n) = report.layer_count {
+        result.metadata.insert("layer_count".into(), n.to_string());
+    }
+    if let Some(meta) = zip.find("metadata.json") {
+        let bytes = zip.read(host, meta, MAX_METADATA_JSON)?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| LoadError::malformed(format!("metadata.json is not valid JSON: {e}")))?;
+        put_fact(&mut result, "keras_version", v.get("keras_version").and_then(|x| x.as_str()));
+    }
+    for e in zip.entries() {
+        if !matches!(
+            e.name.as_str(),
+            "config.json" | "metadata.json" | "model.weights.h5" | "model.weights.npz"
+        ) {
+            result
+                .warnings
+                .push(format!(".keras member {:?} ignored", e.name));
+        }
+    }
+    if let Some(w) = zip.find("model.weights.h5").cloned() {
+        let backing = if w.method == METHOD_STORED {
+            Backing::Input {
+                start: w.data_offset,
+                len: w.size,
+            }
+        } else {
+            let cap = MAX_INFLATED_WEIGHTS.min(options.limits.max_decompressed);
+            Backing::Memory(zip.read(host, &w, cap)?)
+        };
+        let mut h5 = H5::open(host, backing, &options.limits)?;
+        let nodes = h5.nodes()?;
+        h5.extract_all(&nodes, options, &mut result)?;
+        result.warnings.extend(h5.take_warnings());
+    } else if zip.find("model.weights.npz").is_some() {
+        return Err(LoadError::unsupported(
+            ".keras archive with model.weights.npz (not handled yet)",
+        ));
+    } else {
+        return Err(LoadError::malformed(".keras archive without model weights"));
+    }
+    Ok(result)
+}
