@@ -9,8 +9,11 @@
 
 #[cfg(target_arch = "wasm32")]
 mod abi;
+pub mod decompress;
 pub mod host;
+pub mod numpy;
 pub mod result;
+pub mod zip;
 
 pub use host::{Host, SliceHost};
 pub use result::{
