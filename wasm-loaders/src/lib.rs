@@ -10,7 +10,9 @@
 #[cfg(target_arch = "wasm32")]
 mod abi;
 pub mod decompress;
+pub mod hdf5;
 pub mod host;
+pub mod keras;
 pub mod numpy;
 pub mod result;
 pub mod zip;

@@ -155,6 +155,7 @@ impl Datatype {
                 7 => "reference".into(),
                 9 => "variable-length sequence".into(),
                 10 => "array".into(),
+                11 => "complex".into(),
                 c => format!("datatype class {c}"),
             },
         }
@@ -259,7 +260,7 @@ fn parse_at(c: &mut Cursor<'_>, depth: u32) -> R<Datatype> {
                 Ok(Datatype::Other { class, size })
             }
         }
-        2 | 4 | 5 | 6 | 7 | 10 => {
+        2 | 4 | 5 | 6 | 7 | 10 | 11 => {
             // Recognised, not interpreted: the caller uses the declared length of the
             // message (attributes) or skips the dataset.
             Ok(Datatype::Other { class, size })

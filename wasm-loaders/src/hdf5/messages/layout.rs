@@ -58,7 +58,10 @@ pub(crate) enum Layout {
 pub(crate) fn parse(data: &[u8], so: u8, sl: u8) -> R<Layout> {
     let mut c = Cursor::new(data, so, sl, "data layout message");
     let version = c.u8()?;
-    if !(3..=4).contains(&version) {
+    // Version 5 (HDF5 2.0) has the version 4 layout; only the width of filtered chunk
+    // sizes inside the chunk index differs, and the index readers take that width from
+    // the index's own element or record size.
+    if !(3..=5).contains(&version) {
         return Err(unsupported(format!("data layout message version {version}")));
     }
     let class = c.u8()?;
