@@ -274,7 +274,9 @@ fn skip_gzip_header(data: &[u8]) -> Result<&[u8], LoadError> {
     }
     let flags = head[3];
     if flags & 0xe0 != 0 {
-        return Err(LoadError::malformed("gzip header has reserved flag bits set"));
+        return Err(LoadError::malformed(
+            "gzip header has reserved flag bits set",
+        ));
     }
     let mut pos = 10usize;
     if flags & FEXTRA != 0 {
@@ -379,7 +381,10 @@ impl Inflater {
         } else {
             Err(LoadError::new(
                 ErrorKind::Malformed,
-                format!("{} data is truncated (deflate stream does not end)", self.what),
+                format!(
+                    "{} data is truncated (deflate stream does not end)",
+                    self.what
+                ),
             ))
         }
     }

@@ -97,8 +97,19 @@ fn inner_h5(h5: &mut H5<'_>, nodes: &[Node], options: &Options) -> Result<LoadRe
             }
         }
     }
-    put_fact(&mut result, "keras_version", root_attrs.get("keras_version").and_then(single_string).as_deref());
-    put_fact(&mut result, "backend", root_attrs.get("backend").and_then(single_string).as_deref());
+    put_fact(
+        &mut result,
+        "keras_version",
+        root_attrs
+            .get("keras_version")
+            .and_then(single_string)
+            .as_deref(),
+    );
+    put_fact(
+        &mut result,
+        "backend",
+        root_attrs.get("backend").and_then(single_string).as_deref(),
+    );
 
     // Legacy layout: check that every weight Keras would load is there.
     let weights_root: Vec<String> = if nodes
@@ -131,15 +142,17 @@ fn check_legacy_names(
         return Ok(());
     };
     if !result.metadata.contains_key("layer_count") {
-        result.metadata.insert("layer_count".into(), layers.len().to_string());
+        result
+            .metadata
+            .insert("layer_count".into(), layers.len().to_string());
     }
     for layer in &layers {
         let mut lpath = weights_root.to_vec();
         lpath.push(layer.clone());
         let Some(lnode) = nodes.iter().find(|n| n.path == lpath) else {
-            result
-                .warnings
-                .push(format!("layer_names lists {layer:?} but the file has no such group"));
+            result.warnings.push(format!(
+                "layer_names lists {layer:?} but the file has no such group"
+            ));
             continue;
         };
         let weights = split_attribute(h5, lnode, "weight_names")?.unwrap_or_default();
@@ -160,7 +173,11 @@ fn check_legacy_names(
 }
 
 /// A string-list attribute saved by Keras, possibly split into `name0`, `name1`, ….
-fn split_attribute(h5: &mut H5<'_>, node: &Node, name: &str) -> Result<Option<Vec<String>>, LoadError> {
+fn split_attribute(
+    h5: &mut H5<'_>,
+    node: &Node,
+    name: &str,
+) -> Result<Option<Vec<String>>, LoadError> {
     let attrs: BTreeMap<String, AttrValue> = h5.attributes(node)?.into_iter().collect();
     let strings = |v: &AttrValue| match v {
         AttrValue::Strings(s) => s.clone(),
@@ -210,10 +227,7 @@ fn apply_scan(
     options: &Options,
     result: &mut LoadResult,
 ) -> Result<(), LoadError> {
-    let unknown = report
-        .findings
-        .iter()
-        .any(|f| f.risk == Risk::UnknownClass);
+    let unknown = report.findings.iter().any(|f| f.risk == Risk::UnknownClass);
     if report.dangerous() || (unknown && !options.allow_unknown_classes) {
         let lines = report.lines();
         let mut msg = format!("Keras {source} refused: ");
@@ -226,7 +240,10 @@ fn apply_scan(
                 .join("; "),
         );
         if lines.len() > MAX_QUOTED_FINDINGS {
-            msg.push_str(&format!(" (and {} more)", lines.len() - MAX_QUOTED_FINDINGS));
+            msg.push_str(&format!(
+                " (and {} more)",
+                lines.len() - MAX_QUOTED_FINDINGS
+            ));
         }
         let mut err = LoadError::refused(msg);
         err.globals = report
@@ -298,7 +315,11 @@ fn inner_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadE
         let bytes = zip.read(host, meta, MAX_METADATA_JSON)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| LoadError::malformed(format!("metadata.json is not valid JSON: {e}")))?;
-        put_fact(&mut result, "keras_version", v.get("keras_version").and_then(|x| x.as_str()));
+        put_fact(
+            &mut result,
+            "keras_version",
+            v.get("keras_version").and_then(|x| x.as_str()),
+        );
     }
     for e in zip.entries() {
         if !matches!(

@@ -98,7 +98,11 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn new(bytes: &'a [u8], what: &'static str) -> Self {
-        Fields { bytes, pos: 0, what }
+        Fields {
+            bytes,
+            pos: 0,
+            what,
+        }
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], LoadError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
@@ -108,7 +112,10 @@ impl<'a> Fields<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(LoadError::malformed(format!("zip {} is truncated", self.what))),
+            None => Err(LoadError::malformed(format!(
+                "zip {} is truncated",
+                self.what
+            ))),
         }
     }
     fn u16(&mut self) -> Result<u16, LoadError> {
@@ -264,7 +271,9 @@ impl ZipArchive {
             match inflater.as_mut() {
                 None => pass(&chunk)?,
                 Some(inf) => {
-                    let used = inf.feed(&chunk, &mut pass).map_err(|e| name_error(e, entry))?;
+                    let used = inf
+                        .feed(&chunk, &mut pass)
+                        .map_err(|e| name_error(e, entry))?;
                     if used != chunk.len() || (inf.is_done() && done < entry.compressed_size) {
                         return Err(LoadError::malformed(format!(
                             "zip member {:?} has data after the end of its deflate stream",
@@ -312,7 +321,9 @@ fn check_declared_size(entry: &ZipEntry, limit: u64) -> Result<(), LoadError> {
 /// central directory really is.
 fn find_directory(host: &mut dyn Host, source: u32, file_len: u64) -> Result<Directory, LoadError> {
     if file_len < EOCD_LEN {
-        return Err(LoadError::malformed("file is too small to be a zip archive"));
+        return Err(LoadError::malformed(
+            "file is too small to be a zip archive",
+        ));
     }
     let tail_len = file_len.min(EOCD_LEN + MAX_COMMENT);
     let tail_start = file_len - tail_len;
@@ -344,7 +355,9 @@ fn find_directory(host: &mut dyn Host, source: u32, file_len: u64) -> Result<Dir
     let cd_size = f.u32()?;
     let cd_offset = f.u32()?;
     if disk != 0 || cd_disk != 0 || entries_disk != entries_total {
-        return Err(LoadError::unsupported("multi-disk zip archives are not supported"));
+        return Err(LoadError::unsupported(
+            "multi-disk zip archives are not supported",
+        ));
     }
     let (mut entries, mut size, mut offset) = (
         u64::from(entries_total),
@@ -356,7 +369,10 @@ fn find_directory(host: &mut dyn Host, source: u32, file_len: u64) -> Result<Dir
     // Zip64: a locator right before the end record points at the zip64 end record.
     let locator = eocd_at
         .checked_sub(ZIP64_LOCATOR_LEN)
-        .map(|at| host.read_vec(source, at, ZIP64_LOCATOR_LEN).map(|b| (at, b)))
+        .map(|at| {
+            host.read_vec(source, at, ZIP64_LOCATOR_LEN)
+                .map(|b| (at, b))
+        })
         .transpose()?;
     if let Some((loc_at, loc)) = locator
         && loc.get(..4) == Some(&SIG_ZIP64_LOCATOR.to_le_bytes()[..])
@@ -367,7 +383,9 @@ fn find_directory(host: &mut dyn Host, source: u32, file_len: u64) -> Result<Dir
         let _z_offset = l.u64()?;
         let disks = l.u32()?;
         if z_disk != 0 || disks > 1 {
-            return Err(LoadError::unsupported("multi-disk zip archives are not supported"));
+            return Err(LoadError::unsupported(
+                "multi-disk zip archives are not supported",
+            ));
         }
         // The zip64 end record sits right before the locator (no extensible data allowed).
         let z_at = loc_at
@@ -394,7 +412,9 @@ fn find_directory(host: &mut dyn Host, source: u32, file_len: u64) -> Result<Dir
             ));
         }
         if z_disk != 0 || z_cd_disk != 0 || z_entries_disk != z_entries {
-            return Err(LoadError::unsupported("multi-disk zip archives are not supported"));
+            return Err(LoadError::unsupported(
+                "multi-disk zip archives are not supported",
+            ));
         }
         // The 32-bit fields must be either saturated or equal to the zip64 ones.
         let agrees16 = |v: u16, z: u64| v == u16::MAX || u64::from(v) == z;
@@ -473,12 +493,30 @@ fn parse_central_directory(cd: &[u8], dir: &Directory) -> Result<Vec<Central>, L
         check_flags_and_method(&name, flags, method)?;
         let z = zip64_extra(extra, &name)?;
         let mut z = Fields::new(z.unwrap_or_default(), "zip64 extra field");
-        let size = if size32 == u32::MAX { z.u64()? } else { u64::from(size32) };
-        let compressed_size = if csize32 == u32::MAX { z.u64()? } else { u64::from(csize32) };
-        let offset = if offset32 == u32::MAX { z.u64()? } else { u64::from(offset32) };
-        let disk = if disk16 == u16::MAX { z.u32()? } else { u32::from(disk16) };
+        let size = if size32 == u32::MAX {
+            z.u64()?
+        } else {
+            u64::from(size32)
+        };
+        let compressed_size = if csize32 == u32::MAX {
+            z.u64()?
+        } else {
+            u64::from(csize32)
+        };
+        let offset = if offset32 == u32::MAX {
+            z.u64()?
+        } else {
+            u64::from(offset32)
+        };
+        let disk = if disk16 == u16::MAX {
+            z.u32()?
+        } else {
+            u32::from(disk16)
+        };
         if disk != 0 {
-            return Err(LoadError::unsupported("multi-disk zip archives are not supported"));
+            return Err(LoadError::unsupported(
+                "multi-disk zip archives are not supported",
+            ));
         }
         if method == METHOD_STORED && size != compressed_size {
             return Err(LoadError::malformed(format!(
@@ -486,16 +524,19 @@ fn parse_central_directory(cd: &[u8], dir: &Directory) -> Result<Vec<Central>, L
             )));
         }
         if method == METHOD_DEFLATE
-            && size > compressed_size.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(64)
+            && size
+                > compressed_size
+                    .saturating_mul(MAX_DEFLATE_RATIO)
+                    .saturating_add(64)
         {
             return Err(LoadError::malformed(format!(
                 "zip member {name:?} declares {size} bytes from {compressed_size} compressed \
                  bytes, beyond what deflate can produce (zip bomb)"
             )));
         }
-        let local_offset = offset.checked_add(dir.prefix).ok_or_else(|| {
-            LoadError::malformed(format!("zip member {name:?} offset overflows"))
-        })?;
+        let local_offset = offset
+            .checked_add(dir.prefix)
+            .ok_or_else(|| LoadError::malformed(format!("zip member {name:?} offset overflows")))?;
         out.push(Central {
             name,
             flags,

@@ -21,6 +21,11 @@ fn fixtures_match_h5py() {
             diffs.extend(check_good(name, expected));
         }
     }
-    assert!(diffs.is_empty(), "{} problems:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} problems:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
     assert!(good >= 10 && bad >= 8, "good {good}, bad {bad}");
 }

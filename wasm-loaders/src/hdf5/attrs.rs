@@ -67,7 +67,11 @@ pub(crate) fn decode(
         return Ok(AttrValue::Other(format!("{n} elements")));
     }
     let esize = to_usize(attr.dtype.size(h5.so))?;
-    let elems = || attr.data.chunks_exact(esize.max(1)).take(to_usize(n).unwrap_or(0));
+    let elems = || {
+        attr.data
+            .chunks_exact(esize.max(1))
+            .take(to_usize(n).unwrap_or(0))
+    };
     match &attr.dtype {
         Datatype::FixedString { .. } => Ok(AttrValue::Strings(
             elems().map(|e| fixed_string(e)).collect(),
@@ -83,34 +87,40 @@ pub(crate) fn decode(
                     out.push(String::new());
                     continue;
                 }
-                h5.budget.decompressed(len, &format!("attribute {}", attr.name))?;
+                h5.budget
+                    .decompressed(len, &format!("attribute {}", attr.name))?;
                 let obj = heaps.object(h5, addr, index)?;
-                let bytes = obj
-                    .get(..to_usize(len)?)
-                    .ok_or_else(|| malformed(format!(
+                let bytes = obj.get(..to_usize(len)?).ok_or_else(|| {
+                    malformed(format!(
                         "attribute {}: string longer than its heap object",
                         attr.name
-                    )))?;
+                    ))
+                })?;
                 out.push(String::from_utf8_lossy(bytes).into_owned());
             }
             Ok(AttrValue::Strings(out))
         }
-        Datatype::Int { size, signed, big, .. } if matches!(size, 1 | 2 | 4 | 8) => {
-            Ok(AttrValue::Ints(
-                elems().map(|e| int_value(e, *signed, *big)).collect(),
-            ))
-        }
+        Datatype::Int {
+            size, signed, big, ..
+        } if matches!(size, 1 | 2 | 4 | 8) => Ok(AttrValue::Ints(
+            elems().map(|e| int_value(e, *signed, *big)).collect(),
+        )),
         Datatype::Enum { base, .. } => match &**base {
-            Datatype::Int { size, signed, big, .. } if matches!(size, 1 | 2 | 4 | 8) => Ok(
-                AttrValue::Ints(elems().map(|e| int_value(e, *signed, *big)).collect()),
-            ),
+            Datatype::Int {
+                size, signed, big, ..
+            } if matches!(size, 1 | 2 | 4 | 8) => Ok(AttrValue::Ints(
+                elems().map(|e| int_value(e, *signed, *big)).collect(),
+            )),
             _ => Ok(AttrValue::Other("enum".into())),
         },
-        Datatype::Float { size, big, full: true, .. } if matches!(size, 4 | 8) => {
-            Ok(AttrValue::Floats(
-                elems().map(|e| float_value(e, *big)).collect(),
-            ))
-        }
+        Datatype::Float {
+            size,
+            big,
+            full: true,
+            ..
+        } if matches!(size, 4 | 8) => Ok(AttrValue::Floats(
+            elems().map(|e| float_value(e, *big)).collect(),
+        )),
         other => Ok(AttrValue::Other(other.describe())),
     }
 }

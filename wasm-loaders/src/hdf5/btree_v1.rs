@@ -20,7 +20,12 @@ pub(crate) struct LeafEntry {
 
 /// Collects every leaf-level child of the v1 B-tree at `root` of node type `node_type`,
 /// whose keys are `key_size` bytes.
-pub(crate) fn leaves(h5: &mut H5<'_>, root: u64, node_type: u8, key_size: u64) -> R<Vec<LeafEntry>> {
+pub(crate) fn leaves(
+    h5: &mut H5<'_>,
+    root: u64,
+    node_type: u8,
+    key_size: u64,
+) -> R<Vec<LeafEntry>> {
     let mut out = Vec::new();
     let mut visited = BTreeSet::new();
     // (address, expected level or None for the root)
@@ -31,7 +36,9 @@ pub(crate) fn leaves(h5: &mut H5<'_>, root: u64, node_type: u8, key_size: u64) -
             return Err(malformed("v1 B-tree child with an undefined address"));
         }
         if !visited.insert(addr) {
-            return Err(malformed(format!("v1 B-tree node at {addr} is reached twice (cycle)")));
+            return Err(malformed(format!(
+                "v1 B-tree node at {addr} is reached twice (cycle)"
+            )));
         }
         h5.budget.object("v1 B-tree node")?;
         let pre = h5.read(addr, head, "v1 B-tree node")?;
@@ -41,10 +48,14 @@ pub(crate) fn leaves(h5: &mut H5<'_>, root: u64, node_type: u8, key_size: u64) -
         let level = c.u8()?;
         let entries = u64::from(c.u16()?);
         if t != node_type {
-            return Err(malformed(format!("v1 B-tree node type {t}, expected {node_type}")));
+            return Err(malformed(format!(
+                "v1 B-tree node type {t}, expected {node_type}"
+            )));
         }
         if level > MAX_LEVEL || expect.is_some_and(|e| e != level) {
-            return Err(malformed(format!("v1 B-tree node at {addr} has level {level}")));
+            return Err(malformed(format!(
+                "v1 B-tree node at {addr} has level {level}"
+            )));
         }
         let body_len = entries
             .checked_mul(key_size + u64::from(h5.so))
@@ -64,7 +75,11 @@ pub(crate) fn leaves(h5: &mut H5<'_>, root: u64, node_type: u8, key_size: u64) -
             children.push((key, child));
         }
         if level == 0 {
-            out.extend(children.into_iter().map(|(key, child)| LeafEntry { key, child }));
+            out.extend(
+                children
+                    .into_iter()
+                    .map(|(key, child)| LeafEntry { key, child }),
+            );
         } else {
             // Reverse so the leftmost child is visited first.
             for (_, child) in children.into_iter().rev() {

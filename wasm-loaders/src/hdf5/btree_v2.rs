@@ -52,7 +52,9 @@ pub(crate) fn records(h5: &mut H5<'_>, addr: u64, rtype: u8) -> R<Vec<Vec<u8>>> 
         root_nrec,
     };
     if hdr.rtype != rtype {
-        return Err(malformed(format!("v2 B-tree record type {t}, expected {rtype}")));
+        return Err(malformed(format!(
+            "v2 B-tree record type {t}, expected {rtype}"
+        )));
     }
     if hdr.depth > MAX_DEPTH || hdr.rec_size == 0 || hdr.node_size <= NODE_OVERHEAD {
         return Err(malformed("v2 B-tree header has impossible parameters"));
@@ -104,7 +106,9 @@ fn walk(h5: &mut H5<'_>, hdr: &Header) -> R<Vec<Vec<u8>>> {
             return Err(malformed("v2 B-tree child with an undefined address"));
         }
         if !visited.insert(addr) {
-            return Err(malformed(format!("v2 B-tree node at {addr} is reached twice (cycle)")));
+            return Err(malformed(format!(
+                "v2 B-tree node at {addr} is reached twice (cycle)"
+            )));
         }
         h5.budget.object("v2 B-tree node")?;
         h5.budget.objects(nrec, "v2 B-tree records")?;
@@ -123,7 +127,9 @@ fn walk(h5: &mut H5<'_>, hdr: &Header) -> R<Vec<Vec<u8>>> {
         }
         if depth == 0 {
             let end = c.pos() + 4;
-            let node = buf.get(..end).ok_or_else(|| malformed("v2 B-tree leaf is truncated"))?;
+            let node = buf
+                .get(..end)
+                .ok_or_else(|| malformed("v2 B-tree leaf is truncated"))?;
             verify_checksum(node, "v2 B-tree leaf")?;
             out.extend(recs);
             continue;
@@ -144,7 +150,9 @@ fn walk(h5: &mut H5<'_>, hdr: &Header) -> R<Vec<Vec<u8>>> {
             children.push((child, n));
         }
         let end = c.pos() + 4;
-        let node = buf.get(..end).ok_or_else(|| malformed("v2 B-tree node is truncated"))?;
+        let node = buf
+            .get(..end)
+            .ok_or_else(|| malformed("v2 B-tree node is truncated"))?;
         verify_checksum(node, "v2 B-tree internal node")?;
         // Records of internal nodes are real records too (they sit between children).
         out.extend(recs);

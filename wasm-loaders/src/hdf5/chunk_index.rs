@@ -85,7 +85,12 @@ impl Geometry {
 }
 
 /// Lists the chunks of a dataset with index `index` at `addr`.
-pub(crate) fn chunks(h5: &mut H5<'_>, index: &ChunkIndex, addr: u64, g: &Geometry) -> R<Vec<ChunkRef>> {
+pub(crate) fn chunks(
+    h5: &mut H5<'_>,
+    index: &ChunkIndex,
+    addr: u64,
+    g: &Geometry,
+) -> R<Vec<ChunkRef>> {
     if addr == UNDEFINED {
         return Ok(Vec::new()); // no chunk was ever written
     }
@@ -161,7 +166,11 @@ pub(crate) struct Element {
 }
 
 /// Decodes one array element (address, and for filtered datasets size and mask).
-pub(crate) fn decode_element(c: &mut Cursor<'_>, esize: usize, filtered: bool) -> R<(u64, Option<u64>, u32)> {
+pub(crate) fn decode_element(
+    c: &mut Cursor<'_>,
+    esize: usize,
+    filtered: bool,
+) -> R<(u64, Option<u64>, u32)> {
     let so = usize::from(c.so);
     let addr = c.addr()?;
     if filtered {
@@ -180,7 +189,12 @@ pub(crate) fn decode_element(c: &mut Cursor<'_>, esize: usize, filtered: bool) -
     }
 }
 
-fn from_linear(g: &Geometry, elems: Vec<Element>, grid: &[u64], order: &[usize]) -> R<Vec<ChunkRef>> {
+fn from_linear(
+    g: &Geometry,
+    elems: Vec<Element>,
+    grid: &[u64],
+    order: &[usize],
+) -> R<Vec<ChunkRef>> {
     let mut out = Vec::new();
     for e in elems {
         if e.addr == UNDEFINED {
@@ -217,7 +231,9 @@ fn btree_v1_chunks(h5: &mut H5<'_>, addr: u64, g: &Geometry) -> R<Vec<ChunkRef>>
             let off = c.u64()?;
             let cd = *g.chunk.get(d).unwrap_or(&1);
             if cd == 0 || off % cd != 0 {
-                return Err(malformed(format!("chunk offset {off} is not a multiple of the chunk size")));
+                return Err(malformed(format!(
+                    "chunk offset {off} is not a multiple of the chunk size"
+                )));
             }
             coords.push(off / cd);
         }

@@ -112,7 +112,9 @@ pub(crate) fn extract(h5: &mut H5<'_>, name: &str, d: &DatasetInfo) -> R<Result<
         ))));
     };
     if matches!(d.space, Dataspace::Null) {
-        return Ok(Err(Skip(format!("dataset {name} has no dataspace; skipped"))));
+        return Ok(Err(Skip(format!(
+            "dataset {name} has no dataspace; skipped"
+        ))));
     }
     let dims = d.space.dims().to_vec();
     if dims.len() > MAX_TENSOR_RANK {
@@ -210,7 +212,9 @@ pub(crate) fn extract(h5: &mut H5<'_>, name: &str, d: &DatasetInfo) -> R<Result<
             chunked(h5, d, &g, refs, *unfiltered_edges, nbytes, name)?
         }
     };
-    Ok(Ok(TensorDesc::contiguous(name, dtype, dims, order, storage)))
+    Ok(Ok(TensorDesc::contiguous(
+        name, dtype, dims, order, storage,
+    )))
 }
 
 /// Appends `bytes` to the output (accounted as produced bytes).
@@ -275,14 +279,27 @@ fn fill_pattern(d: &DatasetInfo, esize: u64) -> Vec<u8> {
 
 /// `n` bytes of repeated fill pattern.
 fn filled(pattern: &[u8], n: usize) -> Vec<u8> {
-    if pattern.iter().all(|&b| b == 0) || pattern.is_empty() {
+    if pattern.iter().all(|&b| b == 0) {
         return vec![0u8; n];
     }
-    pattern.iter().copied().cycle().take(n).collect()
+    let mut out = Vec::with_capacity(n);
+    out.extend_from_slice(pattern.get(..n.min(pattern.len())).unwrap_or(&[]));
+    // Doubling copies: O(log n) calls.
+    while out.len() < n {
+        let take = out.len().min(n - out.len());
+        out.extend_from_within(..take);
+    }
+    out
 }
 
 /// A never-written contiguous dataset: every element is the fill value.
-fn fill_output(h5: &mut H5<'_>, d: &DatasetInfo, nbytes: u64, esize: u64, name: &str) -> R<Storage> {
+fn fill_output(
+    h5: &mut H5<'_>,
+    d: &DatasetInfo,
+    nbytes: u64,
+    esize: u64,
+    name: &str,
+) -> R<Storage> {
     if nbytes > h5.budget.decompressed_left() {
         return Err(limit(format!(
             "dataset {name}: {nbytes} bytes of fill value exceed limits.max_decompressed"
@@ -290,7 +307,7 @@ fn fill_output(h5: &mut H5<'_>, d: &DatasetInfo, nbytes: u64, esize: u64, name: 
     }
     let pattern = fill_pattern(d, esize);
     let piece_elems = (COPY_PIECE / esize.max(1)).max(1);
-    let piece = filled(&pattern, to_usize(piece_elems * esize)?);
+    let piece = filled(&pattern, to_usize((piece_elems * esize).min(nbytes))?);
     let mut app = Appender::new();
     let mut left = nbytes;
     while left > 0 {
@@ -335,7 +352,9 @@ fn chunked(
     for r in refs {
         let key = r.coords.clone();
         if map.insert(key, r).is_some() {
-            return Err(malformed(format!("dataset {name}: a chunk is indexed twice")));
+            return Err(malformed(format!(
+                "dataset {name}: a chunk is indexed twice"
+            )));
         }
     }
     let esize = g.chunk_bytes / g.chunk.iter().product::<u64>().max(1);
@@ -398,7 +417,10 @@ fn read_chunk(
     let filtered = !d.filters.is_empty() && !(unfiltered_edges && partial);
     if !filtered {
         if r.size < g.chunk_bytes {
-            return Err(malformed(format!("{what}: stored size {} is short", r.size)));
+            return Err(malformed(format!(
+                "{what}: stored size {} is short",
+                r.size
+            )));
         }
         h5.check(r.addr, g.chunk_bytes, &what)?;
         let mut buf = vec![0u8; to_usize(g.chunk_bytes)?];
@@ -406,7 +428,10 @@ fn read_chunk(
         return Ok(buf);
     }
     if r.size > MAX_CHUNK_BYTES {
-        return Err(limit(format!("{what}: stored size {} is too large", r.size)));
+        return Err(limit(format!(
+            "{what}: stored size {} is too large",
+            r.size
+        )));
     }
     h5.check(r.addr, r.size, &what)?;
     let mut raw = vec![0u8; to_usize(r.size)?];
@@ -416,7 +441,14 @@ fn read_chunk(
 
 /// Copies the part of `chunk` (at chunk coordinates `coords`) that lies inside the
 /// dataset into `slab` (rows `coords[0] * chunk[0] ..` of the C-ordered array).
-fn place(slab: &mut [u8], chunk: &[u8], g: &Geometry, coords: &[u64], rows: u64, esize: u64) -> R<()> {
+fn place(
+    slab: &mut [u8],
+    chunk: &[u8],
+    g: &Geometry,
+    coords: &[u64],
+    rows: u64,
+    esize: u64,
+) -> R<()> {
     let rank = g.dims.len();
     // Invariant for the indexing below: the chunk index only yields coordinates of the
     // dataset's rank (`Geometry::in_bounds`), `extract` checked the chunk rank, and a

@@ -56,7 +56,9 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
         || page_bits > 32
         || u32::from(max_bits) <= log2(dblk_min)
     {
-        return Err(malformed("extensible array header has impossible parameters"));
+        return Err(malformed(
+            "extensible array header has impossible parameters",
+        ));
     }
     if iblock == UNDEFINED || max_index == 0 {
         return Ok(Vec::new());
@@ -66,7 +68,9 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
         .checked_mul(u64::from(esize))
         .ok_or_else(|| malformed("extensible array size overflows"))?;
     if need > h5.src.len() {
-        return Err(malformed("extensible array claims more elements than the file holds"));
+        return Err(malformed(
+            "extensible array claims more elements than the file holds",
+        ));
     }
     h5.budget.objects(max_index, "extensible array elements")?;
     let p = Params {
@@ -105,13 +109,20 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
     let _version = c.u8()?;
     let _client = c.u8()?;
     if c.addr()? != addr {
-        return Err(malformed("extensible array index block belongs to another array"));
+        return Err(malformed(
+            "extensible array index block belongs to another array",
+        ));
     }
     let mut out = Vec::new();
     for i in 0..idx_elmts {
         let (a, size, mask) = decode_element(&mut c, usize::from(esize), filtered)?;
         if i < max_index {
-            out.push(Element { index: i, addr: a, size, mask });
+            out.push(Element {
+                index: i,
+                addr: a,
+                size,
+                mask,
+            });
         }
     }
     let mut dblk_addrs = Vec::new();
@@ -127,7 +138,9 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
     let mut d = 0usize;
     for info in sblks.iter().take(to_usize(iblock_sblks)?) {
         for k in 0..info.ndblks {
-            let first = idx_elmts + info.start_idx + k * info.dblk_nelmts;
+            let first = idx_elmts
+                .saturating_add(info.start_idx)
+                .saturating_add(k.saturating_mul(info.dblk_nelmts));
             let a = *dblk_addrs
                 .get(d)
                 .ok_or_else(|| malformed("extensible array index block is short"))?;
@@ -146,7 +159,7 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
         let info = sblks
             .get(s)
             .ok_or_else(|| malformed("extensible array super block index"))?;
-        let first = idx_elmts + info.start_idx;
+        let first = idx_elmts.saturating_add(info.start_idx);
         if first >= max_index {
             break;
         }
@@ -169,7 +182,11 @@ fn super_block(
     h5.budget.object("extensible array super block")?;
     let so = u64::from(h5.so);
     let paged = info.dblk_nelmts > p.page_nelmts;
-    let npages = if paged { info.dblk_nelmts / p.page_nelmts } else { 0 };
+    let npages = if paged {
+        info.dblk_nelmts / p.page_nelmts
+    } else {
+        0
+    };
     let bitmap_len = npages.div_ceil(8);
     let len = bitmap_len
         .checked_add(so)
@@ -183,7 +200,9 @@ fn super_block(
     let _version = c.u8()?;
     let _client = c.u8()?;
     if c.addr()? != p.header {
-        return Err(malformed("extensible array super block belongs to another array"));
+        return Err(malformed(
+            "extensible array super block belongs to another array",
+        ));
     }
     c.skip(p.arr_off_size)?;
     let mut bitmaps = Vec::new();
@@ -192,7 +211,7 @@ fn super_block(
     }
     for (k, bitmap) in bitmaps.iter().enumerate() {
         let a = c.addr()?;
-        let start = first + k as u64 * info.dblk_nelmts;
+        let start = first.saturating_add((k as u64).saturating_mul(info.dblk_nelmts));
         if start >= p.max_index {
             break;
         }
@@ -223,16 +242,23 @@ fn data_block(
         let _version = c.u8()?;
         let _client = c.u8()?;
         if c.addr()? != p.header {
-            return Err(malformed("extensible array data block belongs to another array"));
+            return Err(malformed(
+                "extensible array data block belongs to another array",
+            ));
         }
         Ok(())
     };
     let mut push = |c: &mut Cursor<'_>, start: u64, count: u64| -> R<()> {
         for i in 0..count {
-            let idx = start + i;
+            let idx = start.saturating_add(i);
             let (a, size, mask) = decode_element(c, usize::from(p.esize), p.filtered)?;
             if idx < p.max_index {
-                out.push(Element { index: idx, addr: a, size, mask });
+                out.push(Element {
+                    index: idx,
+                    addr: a,
+                    size,
+                    mask,
+                });
             }
         }
         Ok(())
@@ -240,7 +266,7 @@ fn data_block(
     if !paged {
         let len = nelmts
             .checked_mul(es)
-            .map(|b| b + prefix + 4)
+            .and_then(|b| b.checked_add(prefix + 4))
             .ok_or_else(|| malformed("extensible array data block size overflows"))?;
         let buf = h5.read(addr, len, "extensible array data block")?;
         verify_checksum(&buf, "extensible array data block")?;
@@ -259,7 +285,7 @@ fn data_block(
         .checked_add(prefix + 4)
         .ok_or_else(|| malformed("extensible array page address overflows"))?;
     for pg in 0..npages {
-        let start = first + pg * p.page_nelmts;
+        let start = first.saturating_add(pg.saturating_mul(p.page_nelmts));
         if start >= p.max_index {
             break;
         }

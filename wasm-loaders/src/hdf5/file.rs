@@ -98,8 +98,7 @@ impl<'h> H5<'h> {
     /// Opens the HDF5 file held by `backing`: finds and parses the superblock.
     pub fn open(host: &'h mut dyn Host, backing: Backing, limits: &Limits) -> R<Self> {
         let mut src = Source::new(host, backing)?;
-        let at = superblock::find(&mut src)?
-            .ok_or_else(|| malformed("no HDF5 signature found"))?;
+        let at = superblock::find(&mut src)?.ok_or_else(|| malformed("no HDF5 signature found"))?;
         let sb = superblock::parse(&mut src, at)?;
         Ok(H5 {
             src,
@@ -174,7 +173,10 @@ impl<'h> H5<'h> {
     pub(crate) fn take_warnings(&mut self) -> Vec<String> {
         let mut w = std::mem::take(&mut self.warnings);
         if self.dropped_warnings > 0 {
-            w.push(format!("{} more HDF5 warnings omitted", self.dropped_warnings));
+            w.push(format!(
+                "{} more HDF5 warnings omitted",
+                self.dropped_warnings
+            ));
             self.dropped_warnings = 0;
         }
         w

@@ -21,7 +21,13 @@ pub(crate) fn supported(id: u16) -> bool {
 
 /// Undoes `pipeline` on `data` (the stored chunk), skipping filters whose bit is set in
 /// `mask`; the result must be exactly `expected` bytes.
-pub(crate) fn decode(pipeline: &[Filter], mask: u32, mut data: Vec<u8>, expected: u64, what: &str) -> R<Vec<u8>> {
+pub(crate) fn decode(
+    pipeline: &[Filter],
+    mask: u32,
+    mut data: Vec<u8>,
+    expected: u64,
+    what: &str,
+) -> R<Vec<u8>> {
     // Each Fletcher-32 stage still to undo adds 4 bytes to the size before it.
     let exp = to_usize(expected)?;
     for (i, f) in pipeline.iter().enumerate().rev() {
@@ -44,7 +50,9 @@ pub(crate) fn decode(pipeline: &[Filter], mask: u32, mut data: Vec<u8>, expected
             FLETCHER32 => strip_fletcher32(data, what)?,
             LZF => lzf_decompress(&data, cap, what)?,
             id if f.optional => {
-                return Err(unsupported(format!("{what}: optional filter {id} was applied and cannot be undone")));
+                return Err(unsupported(format!(
+                    "{what}: optional filter {id} was applied and cannot be undone"
+                )));
             }
             id => return Err(unsupported(format!("{what}: filter {id}"))),
         };
@@ -65,7 +73,10 @@ fn inflate(data: &[u8], cap: usize, what: &str) -> R<Vec<u8>> {
         Err(e) if e.status == TINFLStatus::HasMoreOutput => Err(malformed(format!(
             "{what}: deflate stream expands beyond the chunk size ({cap} bytes)"
         ))),
-        Err(e) => Err(malformed(format!("{what}: bad deflate stream ({:?})", e.status))),
+        Err(e) => Err(malformed(format!(
+            "{what}: bad deflate stream ({:?})",
+            e.status
+        ))),
     }
 }
 
@@ -119,10 +130,11 @@ fn fletcher32(data: &[u8]) -> u32 {
 }
 
 fn strip_fletcher32(mut data: Vec<u8>, what: &str) -> R<Vec<u8>> {
-    let n = data
-        .len()
-        .checked_sub(4)
-        .ok_or_else(|| malformed(format!("{what}: chunk too short for its Fletcher-32 checksum")))?;
+    let n = data.len().checked_sub(4).ok_or_else(|| {
+        malformed(format!(
+            "{what}: chunk too short for its Fletcher-32 checksum"
+        ))
+    })?;
     let stored = data
         .get(n..)
         .map(super::io::le_uint)
@@ -150,7 +162,9 @@ fn lzf_decompress(src: &[u8], cap: usize, what: &str) -> R<Vec<u8>> {
             let n = ctrl + 1;
             let lit = src.get(i..i + n).ok_or_else(bad)?;
             if out.len() + n > cap {
-                return Err(malformed(format!("{what}: LZF stream expands beyond the chunk size")));
+                return Err(malformed(format!(
+                    "{what}: LZF stream expands beyond the chunk size"
+                )));
             }
             out.extend_from_slice(lit);
             i += n;
@@ -165,7 +179,9 @@ fn lzf_decompress(src: &[u8], cap: usize, what: &str) -> R<Vec<u8>> {
             i += 1;
             let start = out.len().checked_sub(back).ok_or_else(bad)?;
             if out.len() + len > cap {
-                return Err(malformed(format!("{what}: LZF stream expands beyond the chunk size")));
+                return Err(malformed(format!(
+                    "{what}: LZF stream expands beyond the chunk size"
+                )));
             }
             for k in 0..len {
                 let b = *out.get(start + k).ok_or_else(bad)?;

@@ -23,7 +23,9 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
     let n = c.len()?;
     let dblock = c.addr()?;
     if client != u8::from(filtered) {
-        return Err(malformed("fixed array client does not match the filter pipeline"));
+        return Err(malformed(
+            "fixed array client does not match the filter pipeline",
+        ));
     }
     if page_bits > MAX_PAGE_BITS || esize == 0 {
         return Err(malformed("fixed array header has impossible parameters"));
@@ -52,7 +54,12 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
         check_prefix(&mut c, addr)?;
         for i in 0..n {
             let (a, size, mask) = decode_element(&mut c, usize::from(esize), filtered)?;
-            out.push(Element { index: i, addr: a, size, mask });
+            out.push(Element {
+                index: i,
+                addr: a,
+                size,
+                mask,
+            });
         }
         return Ok(out);
     }
@@ -77,7 +84,12 @@ pub(crate) fn elements(h5: &mut H5<'_>, addr: u64, filtered: bool) -> R<Vec<Elem
             let mut c = Cursor::new(&page, h5.so, h5.sl, "fixed array page");
             for i in 0..count {
                 let (a, size, mask) = decode_element(&mut c, usize::from(esize), filtered)?;
-                out.push(Element { index: first + i, addr: a, size, mask });
+                out.push(Element {
+                    index: first + i,
+                    addr: a,
+                    size,
+                    mask,
+                });
             }
         }
         page_addr = page_addr

@@ -49,7 +49,11 @@ impl FractalHeap {
         let (so, sl) = (u64::from(h5.so), u64::from(h5.sl));
         let fixed = 4 + 1 + 2 + 2 + 1 + 4 + 12 * sl + 3 * so + 2 + 2 + 2 + 2 + 4;
         let avail = h5.avail(addr)?;
-        let buf = h5.read(addr, avail.min(fixed + sl + 4 + 4096), "fractal heap header")?;
+        let buf = h5.read(
+            addr,
+            avail.min(fixed + sl + 4 + 4096),
+            "fractal heap header",
+        )?;
         let mut c = Cursor::new(&buf, h5.so, h5.sl, "fractal heap header");
         c.expect_sig(b"FRHP")?;
         let _version = c.u8()?;
@@ -81,7 +85,9 @@ impl FractalHeap {
             c.skip(filter_len)?;
         }
         let end = c.pos() + 4;
-        let block = buf.get(..end).ok_or_else(|| malformed("fractal heap header is truncated"))?;
+        let block = buf
+            .get(..end)
+            .ok_or_else(|| malformed("fractal heap header is truncated"))?;
         verify_checksum(block, "fractal heap header")?;
         let pow2 = |n: u64| n != 0 && n & (n - 1) == 0;
         if !(1..=MAX_TABLE_WIDTH).contains(&width)
@@ -136,9 +142,14 @@ impl FractalHeap {
 
     /// The bytes of the object with heap ID `id`.
     pub(crate) fn object(&mut self, h5: &mut H5<'_>, id: &[u8]) -> R<Vec<u8>> {
-        let first = *id.first().ok_or_else(|| malformed("empty fractal heap ID"))?;
+        let first = *id
+            .first()
+            .ok_or_else(|| malformed("empty fractal heap ID"))?;
         if first >> 6 != 0 {
-            return Err(unsupported(format!("fractal heap ID version {}", first >> 6)));
+            return Err(unsupported(format!(
+                "fractal heap ID version {}",
+                first >> 6
+            )));
         }
         match (first >> 4) & 0x03 {
             0 => self.managed(h5, id),
@@ -165,10 +176,18 @@ impl FractalHeap {
         }
         let off_end = 1 + self.off_size;
         let len_end = off_end + self.len_size;
-        let offset = le_uint(id.get(1..off_end).ok_or_else(|| malformed("heap ID too short"))?);
-        let length = le_uint(id.get(off_end..len_end).ok_or_else(|| malformed("heap ID too short"))?);
+        let offset = le_uint(
+            id.get(1..off_end)
+                .ok_or_else(|| malformed("heap ID too short"))?,
+        );
+        let length = le_uint(
+            id.get(off_end..len_end)
+                .ok_or_else(|| malformed("heap ID too short"))?,
+        );
         if self.max_heap_bits < 64 && offset >> self.max_heap_bits != 0 {
-            return Err(malformed("heap object offset beyond the heap's address space"));
+            return Err(malformed(
+                "heap object offset beyond the heap's address space",
+            ));
         }
         let (block_addr, block_off, block_size) = self.locate(h5, offset)?;
         let within = offset - block_off;
@@ -277,7 +296,9 @@ impl FractalHeap {
         let _version = c.u8()?;
         let hdr = c.addr()?;
         if hdr != self.addr {
-            return Err(malformed("fractal heap indirect block belongs to another heap"));
+            return Err(malformed(
+                "fractal heap indirect block belongs to another heap",
+            ));
         }
         c.skip(self.off_size)?;
         let mut out = Vec::new();
@@ -295,7 +316,11 @@ impl FractalHeap {
         h5.budget.object("fractal heap direct block")?;
         let so = u64::from(h5.so);
         let prefix = 4 + 1 + so + self.off_size as u64;
-        let head_len = if self.checksummed_direct { prefix + 4 } else { prefix };
+        let head_len = if self.checksummed_direct {
+            prefix + 4
+        } else {
+            prefix
+        };
         let head = h5.read(addr, head_len.min(size), "fractal heap direct block")?;
         let mut c = Cursor::new(&head, h5.so, h5.sl, "fractal heap direct block");
         c.expect_sig(b"FHDB")?;
@@ -303,7 +328,9 @@ impl FractalHeap {
         let hdr = c.addr()?;
         let off = c.uint(self.off_size)?;
         if hdr != self.addr || off != block_off {
-            return Err(malformed("fractal heap direct block does not match its position"));
+            return Err(malformed(
+                "fractal heap direct block does not match its position",
+            ));
         }
         if self.checksummed_direct {
             // The checksum covers the whole block with the checksum field zeroed.

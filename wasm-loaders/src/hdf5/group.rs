@@ -76,7 +76,9 @@ fn symbol_table_links(h5: &mut H5<'_>, btree: u64, heap: u64, out: &mut Vec<Link
             let scratch = c.bytes(16)?;
             let name = heap.name(name_off)?;
             if name.is_empty() || name.len() > link::MAX_NAME {
-                return Err(malformed("symbol table entry with an empty or oversized name"));
+                return Err(malformed(
+                    "symbol table entry with an empty or oversized name",
+                ));
             }
             let target = if cache_type == 2 {
                 // Soft link: the scratch pad holds the heap offset of the link value.

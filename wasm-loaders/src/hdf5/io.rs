@@ -191,9 +191,10 @@ impl<'a> Cursor<'a> {
                     self.remaining()
                 ))
             })?;
-        let s = self.buf.get(self.pos..end).ok_or_else(|| {
-            malformed(format!("{} is truncated", self.what))
-        })?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| malformed(format!("{} is truncated", self.what)))?;
         self.pos = end;
         Ok(s)
     }

@@ -80,7 +80,9 @@ fn load_plain(h5: &mut H5<'_>, nodes: &[Node], options: &Options) -> R<LoadResul
     h5.extract_all(nodes, options, &mut result)?;
     for node in nodes {
         if result.metadata.len() >= MAX_METADATA {
-            h5.warn(format!("more than {MAX_METADATA} attributes; the rest are not in the metadata"));
+            h5.warn(format!(
+                "more than {MAX_METADATA} attributes; the rest are not in the metadata"
+            ));
             break;
         }
         for (name, value) in h5.attributes(node)? {
@@ -171,8 +173,7 @@ impl<'h> H5<'h> {
                     "two datasets map to the tensor name {name:?}"
                 )));
             }
-            let info = dataset::info(self, &node.header)
-                .map_err(|e| prefix(e, &name))?;
+            let info = dataset::info(self, &node.header).map_err(|e| prefix(e, &name))?;
             match dataset::extract(self, &name, &info).map_err(|e| prefix(e, &name))? {
                 Ok(t) => {
                     if result.tensors.len() as u64 >= options.limits.max_tensors {

@@ -88,15 +88,15 @@ pub(crate) fn walk(h5: &mut H5<'_>) -> R<Vec<Node>> {
                         header,
                     });
                 }
-                LinkTarget::Soft(target) => h5.warn(format!(
-                    "/{shown} is a soft link to {target}; not followed"
-                )),
+                LinkTarget::Soft(target) => {
+                    h5.warn(format!("/{shown} is a soft link to {target}; not followed"))
+                }
                 LinkTarget::External => h5.warn(format!(
                     "/{shown} is an external link to another file; never followed"
                 )),
-                LinkTarget::Other(t) => {
-                    h5.warn(format!("/{shown} is a user-defined link (type {t}); ignored"))
-                }
+                LinkTarget::Other(t) => h5.warn(format!(
+                    "/{shown} is a user-defined link (type {t}); ignored"
+                )),
             }
         }
         out.push(node);

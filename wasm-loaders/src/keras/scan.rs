@@ -92,7 +92,10 @@ pub(crate) fn scan(text: &[u8], source: &str) -> Result<ScanReport, LoadError> {
         .map_err(|e| LoadError::malformed(format!("{source} is not valid JSON: {e}")))?;
     let mut report = ScanReport::default();
     if let Value::Object(top) = &value {
-        report.model_class = top.get("class_name").and_then(Value::as_str).map(str::to_owned);
+        report.model_class = top
+            .get("class_name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         report.layer_count = top
             .get("config")
             .and_then(|c| c.get("layers"))
@@ -119,7 +122,12 @@ fn walk(root: &Value, report: &mut ScanReport) -> Result<(), LoadError> {
                 check_object(map, &layer, report);
                 for (k, child) in map.iter().rev() {
                     if k.contains("enable_unsafe_deserialization") {
-                        add(report, &layer, "key enable_unsafe_deserialization".into(), Risk::CodeExecution);
+                        add(
+                            report,
+                            &layer,
+                            "key enable_unsafe_deserialization".into(),
+                            Risk::CodeExecution,
+                        );
                     }
                     stack.push((child, layer.clone()));
                 }
@@ -182,7 +190,9 @@ fn check_object(map: &serde_json::Map<String, Value>, layer: &str, report: &mut 
             add(
                 report,
                 layer,
-                format!("reference to {name}: module outside keras.* (imported and called on load)"),
+                format!(
+                    "reference to {name}: module outside keras.* (imported and called on load)"
+                ),
                 Risk::CodeExecution,
             );
             Risk::CodeExecution
@@ -258,9 +268,11 @@ pub(crate) fn looks_like_path(s: &str) -> bool {
         || drive
         || s.contains("../")
         || s.contains("..\\")
-        || ["file:", "http://", "https://", "ftp://", "s3://", "gs://", "hdfs://"]
-            .iter()
-            .any(|p| lower.starts_with(p))
+        || [
+            "file:", "http://", "https://", "ftp://", "s3://", "gs://", "hdfs://",
+        ]
+        .iter()
+        .any(|p| lower.starts_with(p))
 }
 
 fn add(report: &mut ScanReport, layer: &str, what: String, risk: Risk) {
@@ -292,10 +304,26 @@ mod tests {
 
     #[test]
     fn paths_and_urls() {
-        for p in ["/etc/passwd", "~/.ssh/id_rsa", "C:\\x", "c:/x", "\\\\srv\\share", "a/../b", "https://x", "FILE:///x"] {
+        for p in [
+            "/etc/passwd",
+            "~/.ssh/id_rsa",
+            "C:\\x",
+            "c:/x",
+            "\\\\srv\\share",
+            "a/../b",
+            "https://x",
+            "FILE:///x",
+        ] {
             assert!(looks_like_path(p), "{p}");
         }
-        for p in ["float32", "glorot_uniform", "dense_1", "relu", "channels_last", "a/b"] {
+        for p in [
+            "float32",
+            "glorot_uniform",
+            "dense_1",
+            "relu",
+            "channels_last",
+            "a/b",
+        ] {
             assert!(!looks_like_path(p), "{p}");
         }
     }
@@ -308,8 +336,15 @@ mod tests {
         let r = scan(cfg, "config.json").unwrap();
         assert!(r.dangerous());
         assert_eq!(r.layer_count, Some(1));
-        assert!(r.findings.iter().any(|f| f.layer == "d" && f.what.contains("os.system")));
-        assert!(r.globals.contains(&GlobalRef { name: "keras.layers.Dense".into(), risk: Risk::Allowed }));
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.layer == "d" && f.what.contains("os.system"))
+        );
+        assert!(r.globals.contains(&GlobalRef {
+            name: "keras.layers.Dense".into(),
+            risk: Risk::Allowed
+        }));
     }
 
     #[test]

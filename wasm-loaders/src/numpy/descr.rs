@@ -95,13 +95,28 @@ mod tests {
 
     #[test]
     fn canonical_forms() {
-        assert_eq!(parse_descr("<f4").ok(), Some((Dtype::F32, ByteOrder::Little)));
+        assert_eq!(
+            parse_descr("<f4").ok(),
+            Some((Dtype::F32, ByteOrder::Little))
+        );
         assert_eq!(parse_descr(">i8").ok(), Some((Dtype::I64, ByteOrder::Big)));
-        assert_eq!(parse_descr("|b1").ok(), Some((Dtype::BOOL, ByteOrder::Little)));
-        assert_eq!(parse_descr("|u1").ok(), Some((Dtype::U8, ByteOrder::Little)));
-        assert_eq!(parse_descr("<f2").ok(), Some((Dtype::F16, ByteOrder::Little)));
+        assert_eq!(
+            parse_descr("|b1").ok(),
+            Some((Dtype::BOOL, ByteOrder::Little))
+        );
+        assert_eq!(
+            parse_descr("|u1").ok(),
+            Some((Dtype::U8, ByteOrder::Little))
+        );
+        assert_eq!(
+            parse_descr("<f2").ok(),
+            Some((Dtype::F16, ByteOrder::Little))
+        );
         assert_eq!(parse_descr(">u2").ok(), Some((Dtype::U16, ByteOrder::Big)));
-        assert_eq!(parse_descr("|i1").ok(), Some((Dtype::I8, ByteOrder::Little)));
+        assert_eq!(
+            parse_descr("|i1").ok(),
+            Some((Dtype::I8, ByteOrder::Little))
+        );
     }
 
     #[test]

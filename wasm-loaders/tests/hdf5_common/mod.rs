@@ -36,7 +36,11 @@ pub fn fixtures() -> Vec<(String, serde_json::Value)> {
 }
 
 /// Runs the HDF5 / Keras loader matching the file's kind.
-pub fn run(name: &str, bytes: Vec<u8>, options: &Options) -> (Result<LoadResult, LoadError>, SliceHost) {
+pub fn run(
+    name: &str,
+    bytes: Vec<u8>,
+    options: &Options,
+) -> (Result<LoadResult, LoadError>, SliceHost) {
     let mut host = SliceHost::new(bytes);
     let r = if name.ends_with(".keras") {
         modelseal_loaders::keras::load_zip(&mut host, options)
@@ -81,7 +85,10 @@ pub fn gather(host: &SliceHost, t: &TensorDesc) -> Vec<u8> {
 
 /// Hex sha256.
 pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Options with the fixture's `limits` overrides applied.
@@ -105,13 +112,21 @@ pub fn check_good(name: &str, expected: &serde_json::Value) -> Vec<String> {
         Err(e) => return vec![format!("{name}: failed: {e:?}")],
     };
     if r.format != expected["format"].as_str().unwrap_or("") {
-        diffs.push(format!("{name}: format {} != {}", r.format, expected["format"]));
+        diffs.push(format!(
+            "{name}: format {} != {}",
+            r.format, expected["format"]
+        ));
     }
     let want = expected["tensors"].as_array().expect("tensors");
     let names: Vec<&str> = r.tensors.iter().map(|t| t.name.as_str()).collect();
-    let want_names: Vec<&str> = want.iter().map(|t| t["name"].as_str().unwrap_or("")).collect();
+    let want_names: Vec<&str> = want
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or(""))
+        .collect();
     if names != want_names {
-        diffs.push(format!("{name}: tensor names/order {names:?} != {want_names:?}"));
+        diffs.push(format!(
+            "{name}: tensor names/order {names:?} != {want_names:?}"
+        ));
     }
     for w in want {
         let wname = w["name"].as_str().unwrap_or("");
@@ -122,7 +137,12 @@ pub fn check_good(name: &str, expected: &serde_json::Value) -> Vec<String> {
         if dtype != w["dtype"] {
             diffs.push(format!("{name}: {wname}: dtype {dtype} != {}", w["dtype"]));
         }
-        let shape: Vec<u64> = w["shape"].as_array().expect("shape").iter().map(|v| v.as_u64().unwrap_or(u64::MAX)).collect();
+        let shape: Vec<u64> = w["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|v| v.as_u64().unwrap_or(u64::MAX))
+            .collect();
         if t.shape != shape {
             diffs.push(format!("{name}: {wname}: shape {:?} != {shape:?}", t.shape));
             continue;
@@ -135,7 +155,10 @@ pub fn check_good(name: &str, expected: &serde_json::Value) -> Vec<String> {
     if let Some(meta) = expected.get("metadata").and_then(|m| m.as_object()) {
         for (k, v) in meta {
             if r.metadata.get(k).map(String::as_str) != v.as_str() {
-                diffs.push(format!("{name}: metadata {k} = {:?}, expected {v}", r.metadata.get(k)));
+                diffs.push(format!(
+                    "{name}: metadata {k} = {:?}, expected {v}",
+                    r.metadata.get(k)
+                ));
             }
         }
     }
@@ -143,7 +166,10 @@ pub fn check_good(name: &str, expected: &serde_json::Value) -> Vec<String> {
         for w in ws {
             let w = w.as_str().unwrap_or("");
             if !r.warnings.iter().any(|x| x.contains(w)) {
-                diffs.push(format!("{name}: no warning contains {w:?}: {:?}", r.warnings));
+                diffs.push(format!(
+                    "{name}: no warning contains {w:?}: {:?}",
+                    r.warnings
+                ));
             }
         }
     }
@@ -154,13 +180,21 @@ pub fn check_good(name: &str, expected: &serde_json::Value) -> Vec<String> {
 pub fn check_bad(name: &str, expected: &serde_json::Value) -> Vec<String> {
     let (r, _) = run(name, fixture(name), &options_for(expected));
     let e = match r {
-        Ok(r) => return vec![format!("{name}: loaded ({} tensors) but should fail", r.tensors.len())],
+        Ok(r) => {
+            return vec![format!(
+                "{name}: loaded ({} tensors) but should fail",
+                r.tensors.len()
+            )];
+        }
         Err(e) => e,
     };
     let mut diffs = Vec::new();
     let kind = serde_json::to_value(e.kind).expect("kind");
     if kind != expected["error"] {
-        diffs.push(format!("{name}: error kind {kind} != {} ({})", expected["error"], e.message));
+        diffs.push(format!(
+            "{name}: error kind {kind} != {} ({})",
+            expected["error"], e.message
+        ));
     }
     for c in expected["contains"].as_array().expect("contains") {
         let c = c.as_str().unwrap_or("");

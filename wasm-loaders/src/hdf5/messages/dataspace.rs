@@ -50,7 +50,9 @@ impl Dataspace {
         let rank = usize::from(c.u8()?);
         let flags = c.u8()?;
         if rank > MAX_RANK {
-            return Err(malformed(format!("dataspace rank {rank} exceeds {MAX_RANK}")));
+            return Err(malformed(format!(
+                "dataspace rank {rank} exceeds {MAX_RANK}"
+            )));
         }
         let kind = match version {
             1 => {

@@ -76,7 +76,13 @@ impl Datatype {
 
     /// The tensor dtype and byte order for numeric types; `None` otherwise.
     pub(crate) fn tensor_dtype(&self) -> Option<(Dtype, ByteOrder)> {
-        let order = |big: bool| if big { ByteOrder::Big } else { ByteOrder::Little };
+        let order = |big: bool| {
+            if big {
+                ByteOrder::Big
+            } else {
+                ByteOrder::Little
+            }
+        };
         match self {
             Datatype::Int {
                 size,
@@ -142,9 +148,13 @@ impl Datatype {
     pub(crate) fn describe(&self) -> String {
         match self {
             Datatype::Int { size, signed, .. } => {
-                format!("{}int{}", if *signed { "" } else { "u" }, size * 8)
+                format!(
+                    "{}int{}",
+                    if *signed { "" } else { "u" },
+                    u64::from(*size) * 8
+                )
             }
-            Datatype::Float { size, .. } => format!("float{}", size * 8),
+            Datatype::Float { size, .. } => format!("float{}", u64::from(*size) * 8),
             Datatype::FixedString { size } => format!("fixed-length string ({size} bytes)"),
             Datatype::VlenString => "variable-length string".into(),
             Datatype::Enum { .. } => "enum".into(),

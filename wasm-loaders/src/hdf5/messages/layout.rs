@@ -62,7 +62,9 @@ pub(crate) fn parse(data: &[u8], so: u8, sl: u8) -> R<Layout> {
     // sizes inside the chunk index differs, and the index readers take that width from
     // the index's own element or record size.
     if !(3..=5).contains(&version) {
-        return Err(unsupported(format!("data layout message version {version}")));
+        return Err(unsupported(format!(
+            "data layout message version {version}"
+        )));
     }
     let class = c.u8()?;
     match class {

@@ -79,7 +79,11 @@ pub(crate) struct LinkInfo {
 /// Parses a link info (or attribute info) message body: both carry a fractal heap address
 /// and a name-index B-tree address after a version, flags and optional counter.
 pub(crate) fn parse_link_info(data: &[u8], so: u8, sl: u8, attribute: bool) -> R<LinkInfo> {
-    let what = if attribute { "attribute info message" } else { "link info message" };
+    let what = if attribute {
+        "attribute info message"
+    } else {
+        "link info message"
+    };
     let mut c = Cursor::new(data, so, sl, what);
     let version = c.u8()?;
     if version != 0 {
