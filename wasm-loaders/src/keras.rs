@@ -210,13 +210,12 @@ fn single_string(v: &AttrValue) -> Option<String> {
 
 /// Records a short, printable fact in the metadata (dropped otherwise).
 fn put_fact(result: &mut LoadResult, key: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        if !v.is_empty()
-            && v.len() <= MAX_FACT_LEN
-            && v.chars().all(|c| c.is_ascii_graphic() || c == ' ')
-        {
-            result.metadata.insert(key.into(), v.into());
-        }
+    if let Some(v) = value
+        && !v.is_empty()
+        && v.len() <= MAX_FACT_LEN
+        && v.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+    {
+        result.metadata.insert(key.into(), v.into());
     }
 }
 
@@ -253,10 +252,11 @@ fn apply_scan(
             .cloned()
             .collect();
         for f in &report.findings {
-            if f.risk != Risk::UnknownClass && !err.globals.iter().any(|g| g.name == f.what) {
-                if let Some(g) = finding_global(f) {
-                    err.globals.push(g);
-                }
+            if f.risk != Risk::UnknownClass
+                && !err.globals.iter().any(|g| g.name == f.what)
+                && let Some(g) = finding_global(f)
+            {
+                err.globals.push(g);
             }
         }
         err.globals.sort();

@@ -73,9 +73,7 @@ pub(crate) fn decode(
             .take(to_usize(n).unwrap_or(0))
     };
     match &attr.dtype {
-        Datatype::FixedString { .. } => Ok(AttrValue::Strings(
-            elems().map(|e| fixed_string(e)).collect(),
-        )),
+        Datatype::FixedString { .. } => Ok(AttrValue::Strings(elems().map(fixed_string).collect())),
         Datatype::VlenString => {
             let mut out = Vec::new();
             for e in elems() {
@@ -101,24 +99,30 @@ pub(crate) fn decode(
             Ok(AttrValue::Strings(out))
         }
         Datatype::Int {
-            size, signed, big, ..
-        } if matches!(size, 1 | 2 | 4 | 8) => Ok(AttrValue::Ints(
+            size: 1 | 2 | 4 | 8,
+            signed,
+            big,
+            ..
+        } => Ok(AttrValue::Ints(
             elems().map(|e| int_value(e, *signed, *big)).collect(),
         )),
         Datatype::Enum { base, .. } => match &**base {
             Datatype::Int {
-                size, signed, big, ..
-            } if matches!(size, 1 | 2 | 4 | 8) => Ok(AttrValue::Ints(
+                size: 1 | 2 | 4 | 8,
+                signed,
+                big,
+                ..
+            } => Ok(AttrValue::Ints(
                 elems().map(|e| int_value(e, *signed, *big)).collect(),
             )),
             _ => Ok(AttrValue::Other("enum".into())),
         },
         Datatype::Float {
-            size,
+            size: 4 | 8,
             big,
             full: true,
             ..
-        } if matches!(size, 4 | 8) => Ok(AttrValue::Floats(
+        } => Ok(AttrValue::Floats(
             elems().map(|e| float_value(e, *big)).collect(),
         )),
         other => Ok(AttrValue::Other(other.describe())),

@@ -414,7 +414,7 @@ fn read_chunk(
         .iter()
         .zip(g.chunk.iter().zip(&g.dims))
         .any(|(&c, (&cd, &dd))| c.saturating_add(1).saturating_mul(cd) > dd);
-    let filtered = !d.filters.is_empty() && !(unfiltered_edges && partial);
+    let filtered = !(d.filters.is_empty() || unfiltered_edges && partial);
     if !filtered {
         if r.size < g.chunk_bytes {
             return Err(malformed(format!(
@@ -458,9 +458,9 @@ fn place(
     }
     let mut ext = Vec::with_capacity(rank);
     let mut origin = Vec::with_capacity(rank);
-    for k in 0..rank {
-        let o = coords[k] * g.chunk[k];
-        let e = g.chunk[k].min(g.dims[k].saturating_sub(o));
+    for ((&c, &cd), &dd) in coords.iter().zip(&g.chunk).zip(&g.dims) {
+        let o = c.saturating_mul(cd);
+        let e = cd.min(dd.saturating_sub(o));
         if e == 0 {
             return Ok(());
         }

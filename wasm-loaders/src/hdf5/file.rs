@@ -83,7 +83,7 @@ pub struct H5<'h> {
     /// Root group object header address.
     pub(crate) root: u64,
     /// Superblock version.
-    pub(crate) superblock_version: u8,
+    superblock_version: u8,
     /// Work counters.
     pub(crate) budget: Budget,
     /// Loader-side limits.
@@ -113,6 +113,11 @@ impl<'h> H5<'h> {
             warnings: Vec::new(),
             dropped_warnings: 0,
         })
+    }
+
+    /// The superblock version (0–3).
+    pub fn superblock_version(&self) -> u8 {
+        self.superblock_version
     }
 
     /// File position of address `addr`.

@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn lzf_literal_and_backref() {
         // "abcabcabc": literal "abc", then a back reference of length 6 at distance 3.
-        let stream = [2u8, b'a', b'b', b'c', (4 << 5) | 0, 2];
+        let stream = [2u8, b'a', b'b', b'c', 4 << 5, 2];
         assert_eq!(lzf_decompress(&stream, 100, "t").unwrap(), b"abcabcabc");
         assert!(lzf_decompress(&stream, 5, "t").is_err());
     }

@@ -91,10 +91,10 @@ fn load_plain(h5: &mut H5<'_>, nodes: &[Node], options: &Options) -> R<LoadResul
                 key.push('.');
             }
             key.push_str(&name);
-            if let Some(v) = metadata_value(&value) {
-                if result.metadata.len() < MAX_METADATA {
-                    result.metadata.insert(key, v);
-                }
+            if let Some(v) = metadata_value(&value)
+                && result.metadata.len() < MAX_METADATA
+            {
+                result.metadata.insert(key, v);
             }
         }
     }

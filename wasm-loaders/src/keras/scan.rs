@@ -150,7 +150,7 @@ fn object_name(map: &serde_json::Map<String, Value>) -> Option<String> {
         .and_then(|c| c.get("name"))
         .or_else(|| map.get("name"))
         .and_then(Value::as_str)
-        .map(|s| quote(s))
+        .map(quote)
 }
 
 fn check_object(map: &serde_json::Map<String, Value>, layer: &str, report: &mut ScanReport) {
@@ -215,22 +215,22 @@ fn check_object(map: &serde_json::Map<String, Value>, layer: &str, report: &mut 
             report.globals.insert(GlobalRef { name, risk });
         }
     }
-    if let Some(reg) = registered {
-        if let Some((package, _)) = reg.split_once('>') {
-            if package != "keras" && !package.starts_with("keras.") {
-                add(
-                    report,
-                    layer,
-                    format!("custom object {} (not part of Keras)", quote(reg)),
-                    Risk::UnknownClass,
-                );
-                if report.globals.len() < MAX_FINDINGS {
-                    report.globals.insert(GlobalRef {
-                        name: quote(reg),
-                        risk: Risk::UnknownClass,
-                    });
-                }
-            }
+    if let Some(reg) = registered
+        && let Some((package, _)) = reg.split_once('>')
+        && package != "keras"
+        && !package.starts_with("keras.")
+    {
+        add(
+            report,
+            layer,
+            format!("custom object {} (not part of Keras)", quote(reg)),
+            Risk::UnknownClass,
+        );
+        if report.globals.len() < MAX_FINDINGS {
+            report.globals.insert(GlobalRef {
+                name: quote(reg),
+                risk: Risk::UnknownClass,
+            });
         }
     }
 }

@@ -94,10 +94,10 @@ pub fn sha256(bytes: &[u8]) -> String {
 /// Options with the fixture's `limits` overrides applied.
 pub fn options_for(expected: &serde_json::Value) -> Options {
     let mut o = Options::default();
-    if let Some(l) = expected.get("limits").and_then(|l| l.as_object()) {
-        if let Some(v) = l.get("max_decompressed").and_then(|v| v.as_u64()) {
-            o.limits.max_decompressed = v;
-        }
+    if let Some(l) = expected.get("limits").and_then(|l| l.as_object())
+        && let Some(v) = l.get("max_decompressed").and_then(|v| v.as_u64())
+    {
+        o.limits.max_decompressed = v;
     }
     o
 }
