@@ -304,6 +304,7 @@ fn skip_gzip_header(data: &[u8]) -> Result<&[u8], LoadError> {
 pub struct Inflater {
     state: Box<InflateState>,
     buf: Vec<u8>,
+    last: usize,
     produced: u64,
     limit: u64,
     done: bool,
@@ -316,6 +317,7 @@ impl Inflater {
         Inflater {
             state: InflateState::new_boxed(format),
             buf: vec![0u8; INFLATE_CHUNK],
+            last: 0,
             produced: 0,
             limit,
             done: false,
@@ -333,6 +335,48 @@ impl Inflater {
         self.done
     }
 
+    /// One decoding step: consumes some of `input` and returns how many bytes it used and
+    /// how many it produced (at most 64 KiB, then readable with [`Inflater::last_output`]).
+    /// Producing nothing means the stream ended ([`Inflater::is_done`]) or, with no input
+    /// left, that more input is needed.
+    pub fn step(&mut self, input: &[u8]) -> Result<(usize, usize), LoadError> {
+        self.last = 0;
+        if self.done {
+            return Ok((0, 0));
+        }
+        let r = inflate(&mut self.state, input, &mut self.buf, MZFlush::None);
+        match r.status {
+            Ok(MZStatus::StreamEnd) => self.done = true,
+            Ok(_) | Err(MZError::Buf) => {}
+            Err(_) => {
+                return Err(LoadError::malformed(format!(
+                    "corrupt {} data (invalid deflate stream)",
+                    self.what
+                )));
+            }
+        }
+        if !self.done && !input.is_empty() && r.bytes_consumed == 0 && r.bytes_written == 0 {
+            return Err(LoadError::malformed(format!(
+                "corrupt {} data (deflate stream makes no progress)",
+                self.what
+            )));
+        }
+        self.produced = self.produced.saturating_add(r.bytes_written as u64);
+        if self.produced > self.limit {
+            return Err(LoadError::limit(format!(
+                "{} data decompresses to more than the {}-byte limit",
+                self.what, self.limit
+            )));
+        }
+        self.last = r.bytes_written;
+        Ok((r.bytes_consumed, r.bytes_written))
+    }
+
+    /// The bytes produced by the last [`Inflater::step`].
+    pub fn last_output(&self) -> &[u8] {
+        self.buf.get(..self.last).unwrap_or_default()
+    }
+
     /// Decodes `input`, passing output to `sink`. Returns how many input bytes were used:
     /// all of them unless the stream ended inside `input`.
     pub fn feed(
@@ -343,32 +387,12 @@ impl Inflater {
         let mut used = 0usize;
         while !self.done {
             let rest = input.get(used..).unwrap_or_default();
-            let r = inflate(&mut self.state, rest, &mut self.buf, MZFlush::None);
-            used = used.saturating_add(r.bytes_consumed);
-            if r.bytes_written > 0 {
-                self.produced = self.produced.saturating_add(r.bytes_written as u64);
-                if self.produced > self.limit {
-                    return Err(LoadError::limit(format!(
-                        "{} data decompresses to more than the {}-byte limit",
-                        self.what, self.limit
-                    )));
-                }
-                sink(self.buf.get(..r.bytes_written).unwrap_or_default())?;
-            }
-            match r.status {
-                Ok(MZStatus::StreamEnd) => self.done = true,
-                Ok(_) => {
-                    if r.bytes_consumed == 0 && r.bytes_written == 0 {
-                        break;
-                    }
-                }
-                Err(MZError::Buf) => break,
-                Err(_) => {
-                    return Err(LoadError::malformed(format!(
-                        "corrupt {} data (invalid deflate stream)",
-                        self.what
-                    )));
-                }
+            let (consumed, produced) = self.step(rest)?;
+            used = used.saturating_add(consumed);
+            if produced > 0 {
+                sink(self.last_output())?;
+            } else if consumed == 0 {
+                break;
             }
         }
         Ok(used)

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 use crate::hdf5::{AttrValue, Backing, H5, Node, NodeKind};
 use crate::host::Host;
 use crate::result::{GlobalRef, LoadError, LoadResult, Options, Risk};
-use crate::zip::{METHOD_STORED, ZipArchive};
+use crate::result::{Storage, StorageSource};
+use crate::zip::{METHOD_STORED, ZipArchive, ZipEntry};
 
 /// Format id of `.keras` archives.
 pub const FORMAT_ZIP: &str = "keras";
@@ -345,12 +346,145 @@ fn inner_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadE
         let nodes = h5.nodes()?;
         h5.extract_all(&nodes, options, &mut result)?;
         result.warnings.extend(h5.take_warnings());
-    } else if zip.find("model.weights.npz").is_some() {
-        return Err(LoadError::unsupported(
-            ".keras archive with model.weights.npz (not handled yet)",
-        ));
+    } else if let Some(w) = zip.find("model.weights.npz").cloned() {
+        let inner = load_nested_npz(host, &zip, &w, options)?;
+        for mut t in inner.tensors {
+            // Same naming as the HDF5 weights: `layers/dense/vars/0` → `layers.dense.vars.0`.
+            t.name = t.name.replace('/', ".");
+            if result.tensors.iter().any(|x| x.name == t.name) {
+                return Err(LoadError::malformed(format!(
+                    "two npz members map to the tensor name {:?}",
+                    t.name
+                )));
+            }
+            result.tensors.push(t);
+        }
+        result.warnings.extend(inner.warnings);
     } else {
         return Err(LoadError::malformed(".keras archive without model weights"));
     }
     Ok(result)
+}
+
+/// Runs the npz loader on the `model.weights.npz` member: in place through a window of
+/// the input when the member is stored, from memory when it is deflated. Tensors whose
+/// storage is the npz's "input" are then pointed at the real input (window) or copied to
+/// the output (memory).
+fn load_nested_npz(
+    host: &mut dyn Host,
+    zip: &ZipArchive,
+    w: &ZipEntry,
+    options: &Options,
+) -> Result<LoadResult, LoadError> {
+    if w.method == METHOD_STORED {
+        let mut window = SubHost {
+            inner: &mut *host,
+            bytes: Window::Input {
+                start: w.data_offset,
+                len: w.size,
+            },
+        };
+        let mut r = crate::numpy::npz::load(&mut window, options)?;
+        for t in &mut r.tensors {
+            if t.storage.source == StorageSource::Input {
+                t.storage.offset = t
+                    .storage
+                    .offset
+                    .checked_add(w.data_offset)
+                    .ok_or_else(|| LoadError::malformed("npz member offset overflows"))?;
+            }
+        }
+        return Ok(r);
+    }
+    let cap = MAX_INFLATED_WEIGHTS.min(options.limits.max_decompressed);
+    let data = zip.read(host, w, cap)?;
+    let mut sub = SubHost {
+        inner: &mut *host,
+        bytes: Window::Memory(data),
+    };
+    let mut r = crate::numpy::npz::load(&mut sub, options)?;
+    for t in &mut r.tensors {
+        if t.storage.source == StorageSource::Input {
+            let start = usize::try_from(t.storage.offset)
+                .map_err(|_| LoadError::malformed("npz storage offset"))?;
+            let end = usize::try_from(t.storage.length)
+                .ok()
+                .and_then(|n| start.checked_add(n))
+                .ok_or_else(|| LoadError::malformed("npz storage length"))?;
+            let Window::Memory(bytes) = &sub.bytes else {
+                return Err(LoadError::malformed("npz window changed"));
+            };
+            let piece = bytes
+                .get(start..end)
+                .ok_or_else(|| LoadError::malformed("npz storage outside the member"))?
+                .to_vec();
+            let offset = sub.inner.write_output(&piece)?;
+            t.storage = Storage {
+                source: StorageSource::Output,
+                offset,
+                length: t.storage.length,
+            };
+        }
+    }
+    Ok(r)
+}
+
+/// What a [`SubHost`] presents as its source 0.
+enum Window {
+    /// `len` bytes of the real input from `start`.
+    Input { start: u64, len: u64 },
+    /// Bytes held in memory.
+    Memory(Vec<u8>),
+}
+
+/// A host whose input is a window of the real input (or bytes in memory); output goes
+/// to the real host's output; no external files.
+struct SubHost<'a> {
+    inner: &'a mut dyn Host,
+    bytes: Window,
+}
+
+impl Host for SubHost<'_> {
+    fn source_len(&self, source: u32) -> Result<u64, LoadError> {
+        match (&self.bytes, source) {
+            (Window::Input { len, .. }, 0) => Ok(*len),
+            (Window::Memory(v), 0) => Ok(v.len() as u64),
+            _ => Err(LoadError::malformed(format!("no source {source}"))),
+        }
+    }
+
+    fn read_at(&mut self, source: u32, offset: u64, buf: &mut [u8]) -> Result<(), LoadError> {
+        let total = self.source_len(source)?;
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= total)
+            .ok_or_else(|| LoadError::malformed("read past the end of the npz member"))?;
+        match &self.bytes {
+            Window::Input { start, .. } => {
+                let at = start
+                    .checked_add(offset)
+                    .ok_or_else(|| LoadError::malformed("npz member offset overflows"))?;
+                self.inner.read_at(0, at, buf)
+            }
+            Window::Memory(v) => {
+                let s = usize::try_from(offset).map_err(|_| LoadError::malformed("offset"))?;
+                let e = usize::try_from(end).map_err(|_| LoadError::malformed("offset"))?;
+                let src = v
+                    .get(s..e)
+                    .ok_or_else(|| LoadError::malformed("read past the end of the npz member"))?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+
+    fn open_external(&mut self, name: &str) -> Result<u32, LoadError> {
+        Err(LoadError::refused(format!(
+            "a Keras weights archive cannot open external files ({name})"
+        )))
+    }
+
+    fn write_output(&mut self, bytes: &[u8]) -> Result<u64, LoadError> {
+        self.inner.write_output(bytes)
+    }
 }

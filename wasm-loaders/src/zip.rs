@@ -26,7 +26,7 @@ use miniz_oxide::DataFormat;
 
 use crate::decompress::Inflater;
 use crate::host::Host;
-use crate::result::LoadError;
+use crate::result::{ErrorKind, LoadError};
 
 /// Maximum number of members in an archive.
 pub const MAX_ENTRIES: usize = 1 << 20;
@@ -249,53 +249,132 @@ impl ZipArchive {
         limit: u64,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), LoadError>,
     ) -> Result<(), LoadError> {
+        let mut reader = self.member_reader(entry, limit)?;
+        while let Some(piece) = reader.next_piece(host)? {
+            sink(piece)?;
+        }
+        Ok(())
+    }
+
+    /// A pull-style reader of the member's bytes, for callers that need the host between
+    /// pieces (e.g. to append them to the output buffer). Fails at once if the member
+    /// declares more than `limit` bytes.
+    pub fn member_reader(&self, entry: &ZipEntry, limit: u64) -> Result<MemberReader, LoadError> {
         check_declared_size(entry, limit)?;
-        let mut crc = crc32fast::Hasher::new();
-        let mut produced: u64 = 0;
-        let mut inflater = (entry.method == METHOD_DEFLATE)
-            .then(|| Inflater::new(DataFormat::Raw, "zip member", entry.size));
-        let mut done: u64 = 0;
-        while done < entry.compressed_size {
-            let n = (entry.compressed_size - done).min(READ_CHUNK);
-            let at = entry
-                .data_offset
-                .checked_add(done)
-                .ok_or_else(|| LoadError::malformed("zip member offset overflows"))?;
-            let chunk = host.read_vec(self.source, at, n)?;
-            done += n;
-            let mut pass = |piece: &[u8]| {
-                crc.update(piece);
-                produced = produced.saturating_add(piece.len() as u64);
-                sink(piece)
-            };
-            match inflater.as_mut() {
-                None => pass(&chunk)?,
-                Some(inf) => {
-                    let used = inf
-                        .feed(&chunk, &mut pass)
-                        .map_err(|e| name_error(e, entry))?;
-                    if used != chunk.len() || (inf.is_done() && done < entry.compressed_size) {
-                        return Err(LoadError::malformed(format!(
-                            "zip member {:?} has data after the end of its deflate stream",
-                            entry.name
-                        )));
-                    }
+        Ok(MemberReader {
+            source: self.source,
+            entry: entry.clone(),
+            inflater: (entry.method == METHOD_DEFLATE)
+                .then(|| Inflater::new(DataFormat::Raw, "zip member", entry.size)),
+            chunk: Vec::new(),
+            chunk_pos: 0,
+            read: 0,
+            produced: 0,
+            crc: crc32fast::Hasher::new(),
+            finished: false,
+        })
+    }
+}
+
+/// Reads one member piece by piece (see [`ZipArchive::member_reader`]).
+pub struct MemberReader {
+    source: u32,
+    entry: ZipEntry,
+    inflater: Option<Inflater>,
+    chunk: Vec<u8>,
+    chunk_pos: usize,
+    read: u64,
+    produced: u64,
+    crc: crc32fast::Hasher,
+    finished: bool,
+}
+
+impl MemberReader {
+    /// The next piece of the member's bytes, or `None` once all of them were returned and
+    /// the size and CRC-32 checked.
+    pub fn next_piece(&mut self, host: &mut dyn Host) -> Result<Option<&[u8]>, LoadError> {
+        if self.finished {
+            return Ok(None);
+        }
+        loop {
+            if self.chunk_pos >= self.chunk.len() && self.read < self.entry.compressed_size {
+                let n = (self.entry.compressed_size - self.read).min(READ_CHUNK);
+                let at = self
+                    .entry
+                    .data_offset
+                    .checked_add(self.read)
+                    .ok_or_else(|| LoadError::malformed("zip member offset overflows"))?;
+                self.chunk = host.read_vec(self.source, at, n)?;
+                self.chunk_pos = 0;
+                self.read += n;
+            }
+            let input = self.chunk.get(self.chunk_pos..).unwrap_or_default();
+            let Some(inflater) = self.inflater.as_mut() else {
+                // Stored: hand out the chunk as it is.
+                if input.is_empty() {
+                    return self.finish().map(|()| None);
                 }
+                self.chunk_pos = self.chunk.len();
+                let piece = self.chunk.get(..).unwrap_or_default();
+                self.produced = self.produced.saturating_add(piece.len() as u64);
+                self.crc.update(piece);
+                return Ok(Some(piece));
+            };
+            let no_more_input = input.is_empty() && self.read >= self.entry.compressed_size;
+            let (consumed, produced) = inflater.step(input).map_err(|e| {
+                if e.kind == ErrorKind::Limit {
+                    // The inflater's limit is the declared size: the member lies about it.
+                    LoadError::malformed(format!(
+                        "zip member {:?} inflates to more than the {} bytes its headers declare",
+                        self.entry.name, self.entry.size
+                    ))
+                } else {
+                    name_error(e, &self.entry)
+                }
+            })?;
+            let done = inflater.is_done();
+            self.chunk_pos = self.chunk_pos.saturating_add(consumed);
+            if produced > 0 {
+                self.produced = self.produced.saturating_add(produced as u64);
+                let out = self
+                    .inflater
+                    .as_ref()
+                    .map(Inflater::last_output)
+                    .unwrap_or_default();
+                self.crc.update(out);
+                return Ok(Some(out));
+            }
+            if done {
+                if self.chunk_pos < self.chunk.len() || self.read < self.entry.compressed_size {
+                    return Err(LoadError::malformed(format!(
+                        "zip member {:?} has data after the end of its deflate stream",
+                        self.entry.name
+                    )));
+                }
+                return self.finish().map(|()| None);
+            }
+            if no_more_input {
+                return Err(LoadError::malformed(format!(
+                    "zip member {:?} is truncated (deflate stream does not end)",
+                    self.entry.name
+                )));
             }
         }
-        if let Some(inf) = &inflater {
-            inf.finish().map_err(|e| name_error(e, entry))?;
-        }
-        if produced != entry.size {
+    }
+
+    fn finish(&mut self) -> Result<(), LoadError> {
+        self.finished = true;
+        if self.produced != self.entry.size {
             return Err(LoadError::malformed(format!(
-                "zip member {:?} holds {produced} bytes, not the {} its headers declare",
-                entry.name, entry.size
+                "zip member {:?} holds {} bytes, not the {} its headers declare",
+                self.entry.name, self.produced, self.entry.size
             )));
         }
-        if crc.finalize() != entry.crc32 {
+        let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
+        if crc != self.entry.crc32 {
             return Err(LoadError::malformed(format!(
                 "zip member {:?} fails its CRC-32 check",
-                entry.name
+                self.entry.name
             )));
         }
         Ok(())
