@@ -113,6 +113,11 @@ pub(crate) fn chunks(
                 .iter()
                 .try_fold(1u64, |a, &x| a.checked_mul(x))
                 .ok_or_else(|| malformed("implicit chunk index size overflows"))?;
+            // The chunks are stored back to back: they must all lie inside the file.
+            let span = n
+                .checked_mul(g.chunk_bytes)
+                .ok_or_else(|| malformed("implicit chunk index size overflows"))?;
+            h5.check(addr, span, "implicit chunk index")?;
             h5.budget.objects(n, "implicit chunk index")?;
             let mut out = Vec::new();
             for i in 0..n {

@@ -10,6 +10,13 @@ pub(crate) const UNDEFINED: u64 = u64::MAX;
 /// Largest single metadata read (object header chunk, heap block, B-tree node…).
 pub(crate) const MAX_METADATA_READ: u64 = 64 << 20;
 
+/// Total bytes a load may read, as a multiple of the file size (plus
+/// [`READ_ALLOWANCE`]): structures that overlap or are referenced many times cannot make
+/// a small file cost unbounded reads, memory or time.
+const READ_AMPLIFICATION: u64 = 8;
+/// Bytes every load may read on top of [`READ_AMPLIFICATION`] × the file size.
+const READ_ALLOWANCE: u64 = 256 << 20;
+
 /// Shorthand for results of this module tree.
 pub(crate) type R<T> = Result<T, LoadError>;
 
@@ -47,6 +54,8 @@ pub enum Backing {
 pub(crate) struct Source<'h> {
     host: &'h mut dyn Host,
     backing: Backing,
+    read_total: u64,
+    read_budget: u64,
 }
 
 impl<'h> Source<'h> {
@@ -63,7 +72,19 @@ impl<'h> Source<'h> {
                 )));
             }
         }
-        Ok(Source { host, backing })
+        let len = match &backing {
+            Backing::Input { len, .. } => *len,
+            Backing::Memory(v) => v.len() as u64,
+        };
+        let read_budget = len
+            .saturating_mul(READ_AMPLIFICATION)
+            .saturating_add(READ_ALLOWANCE);
+        Ok(Source {
+            host,
+            backing,
+            read_total: 0,
+            read_budget,
+        })
     }
 
     /// Length of the HDF5 file in bytes.
@@ -105,6 +126,15 @@ impl<'h> Source<'h> {
     /// Fills `buf` from file position `pos` (checked against the file length first).
     pub(crate) fn read_into(&mut self, pos: u64, buf: &mut [u8], what: &str) -> R<()> {
         let end = self.check_range(pos, buf.len() as u64, what)?;
+        self.read_total = self.read_total.saturating_add(buf.len() as u64);
+        if self.read_total > self.read_budget {
+            return Err(limit(format!(
+                "{what}: reading more than {} bytes of a {}-byte file (structures referenced \
+                 over and over)",
+                self.read_budget,
+                self.len()
+            )));
+        }
         match &self.backing {
             Backing::Input { start, .. } => {
                 let abs = start

@@ -8,6 +8,9 @@ use super::dataset;
 use super::file::H5;
 use super::group;
 use super::io::{R, limit};
+
+/// Most bytes of path names kept for all objects together.
+const MAX_PATH_BYTES: usize = 64 << 20;
 use super::messages::link::LinkTarget;
 use super::object_header::{self, ObjectHeader};
 
@@ -42,6 +45,7 @@ pub(crate) fn walk(h5: &mut H5<'_>) -> R<Vec<Node>> {
     let mut visited = BTreeSet::new();
     visited.insert(h5.root);
     let mut out = Vec::new();
+    let mut path_bytes = 0usize;
     let mut stack = vec![Node {
         path: Vec::new(),
         addr: h5.root,
@@ -60,6 +64,12 @@ pub(crate) fn walk(h5: &mut H5<'_>) -> R<Vec<Node>> {
             let mut path = node.path.clone();
             path.push(name);
             let shown = path.join("/");
+            path_bytes = path_bytes.saturating_add(shown.len() + 24 * path.len());
+            if path_bytes > MAX_PATH_BYTES {
+                return Err(limit(format!(
+                    "object paths exceed {MAX_PATH_BYTES} bytes (too many or too deeply nested objects)"
+                )));
+            }
             if path.len() as u64 > max_depth {
                 return Err(limit(format!(
                     "limits.max_depth ({max_depth}) exceeded at /{shown}"
