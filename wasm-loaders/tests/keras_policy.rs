@@ -18,8 +18,10 @@ fn custom_objects_are_refused_unless_unknown_classes_are_allowed() {
             .any(|g| g.name == "my_package>MyDense" && g.risk == Risk::UnknownClass)
     );
 
-    let mut o = Options::default();
-    o.allow_unknown_classes = true;
+    let o = Options {
+        allow_unknown_classes: true,
+        ..Default::default()
+    };
     let (r, _) = run(name, fixture(name), &o);
     let r = r.expect("allowed with allow_unknown_classes");
     assert_eq!(r.tensors.len(), 2);
@@ -32,8 +34,10 @@ fn custom_objects_are_refused_unless_unknown_classes_are_allowed() {
 
 #[test]
 fn code_execution_is_refused_even_with_unknown_classes_allowed() {
-    let mut o = Options::default();
-    o.allow_unknown_classes = true;
+    let o = Options {
+        allow_unknown_classes: true,
+        ..Default::default()
+    };
     for name in [
         "bad_keras_lambda.keras",
         "bad_keras_lambda_legacy.h5",

@@ -111,3 +111,56 @@ fn check_sizes(so: u8, sl: u8) -> R<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hdf5::io::Backing;
+    use crate::host::SliceHost;
+
+    /// A version 0 or 1 superblock as the library lays it out (spec §II.A, version 1 adds
+    /// the indexed-storage K and two reserved bytes before the base address).
+    fn old_superblock(version: u8, root: u64) -> Vec<u8> {
+        let mut b = SIGNATURE.to_vec();
+        b.extend_from_slice(&[version, 0, 0, 0, 0, 8, 8, 0]);
+        b.extend_from_slice(&4u16.to_le_bytes());
+        b.extend_from_slice(&16u16.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        if version == 1 {
+            b.extend_from_slice(&64u16.to_le_bytes());
+            b.extend_from_slice(&0u16.to_le_bytes());
+        }
+        for v in [0u64, u64::MAX, 4096, u64::MAX, 0, root] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&[0u8; 24]);
+        b
+    }
+
+    #[test]
+    fn versions_0_and_1_find_the_root_group() {
+        for version in [0u8, 1] {
+            let bytes = old_superblock(version, 1234);
+            let len = bytes.len() as u64;
+            let mut host = SliceHost::new(bytes);
+            let mut src = Source::new(&mut host, Backing::Input { start: 0, len }).unwrap();
+            let sb = parse(&mut src, 0).unwrap();
+            assert_eq!((sb.version, sb.root, sb.so, sb.sl), (version, 1234, 8, 8));
+        }
+    }
+
+    #[test]
+    fn bad_sizes_and_versions_are_errors() {
+        let mut bytes = old_superblock(0, 1234);
+        bytes[13] = 3; // size of offsets
+        let len = bytes.len() as u64;
+        let mut host = SliceHost::new(bytes);
+        let mut src = Source::new(&mut host, Backing::Input { start: 0, len }).unwrap();
+        assert!(parse(&mut src, 0).is_err());
+        let mut bytes = old_superblock(0, 1234);
+        bytes[8] = 9;
+        let mut host = SliceHost::new(bytes);
+        let mut src = Source::new(&mut host, Backing::Input { start: 0, len }).unwrap();
+        assert!(parse(&mut src, 0).is_err());
+    }
+}
