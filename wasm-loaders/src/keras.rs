@@ -32,7 +32,7 @@ pub const FORMAT_H5: &str = "keras-h5";
 
 /// Largest `metadata.json` read.
 const MAX_METADATA_JSON: u64 = 1 << 20;
-/// Largest deflated `model.weights.h5` inflated into memory.
+/// Largest deflated `model.weights.h5` (or `.npz`) inflated into memory.
 const MAX_INFLATED_WEIGHTS: u64 = 1 << 30;
 /// Most findings quoted in a refusal message.
 const MAX_QUOTED_FINDINGS: usize = 8;
@@ -50,7 +50,7 @@ pub(crate) fn is_keras_h5(h5: &mut H5<'_>, nodes: &[Node]) -> Result<bool, LoadE
     let Some(root) = nodes.first() else {
         return Ok(false);
     };
-    for (name, _) in h5.attributes(root)? {
+    for name in h5.attribute_names(root)? {
         if matches!(
             name.as_str(),
             "keras_version" | "model_config" | "layer_names" | "layer_names0" | "backend"
@@ -72,7 +72,10 @@ pub(crate) fn load_h5(
     nodes: &[Node],
     options: &Options,
 ) -> Result<LoadResult, LoadError> {
-    inner_h5(h5, nodes, options).map_err(|e| e.with_format(FORMAT_H5))
+    inner_h5(h5, nodes, options).map_err(|mut e| {
+        e.format = Some(FORMAT_H5.into());
+        e
+    })
 }
 
 fn inner_h5(h5: &mut H5<'_>, nodes: &[Node], options: &Options) -> Result<LoadResult, LoadError> {
@@ -292,7 +295,10 @@ fn finding_global(f: &scan::Finding) -> Option<GlobalRef> {
 
 /// Loads a `.keras` archive from the input.
 pub fn load_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadError> {
-    inner_zip(host, options).map_err(|e| e.with_format(FORMAT_ZIP))
+    inner_zip(host, options).map_err(|mut e| {
+        e.format = Some(FORMAT_ZIP.into());
+        e
+    })
 }
 
 fn inner_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadError> {
@@ -334,6 +340,9 @@ fn inner_zip(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadE
     }
     if let Some(w) = zip.find("model.weights.h5").cloned() {
         let backing = if w.method == METHOD_STORED {
+            // Stream the member once to check its CRC-32 (as Python's zipfile does when
+            // Keras reads it); only one read chunk is held at a time.
+            zip.stream(host, &w, w.size, &mut |_| Ok(()))?;
             Backing::Input {
                 start: w.data_offset,
                 len: w.size,

@@ -85,7 +85,19 @@ fn load_plain(h5: &mut H5<'_>, nodes: &[Node], options: &Options) -> R<LoadResul
             ));
             break;
         }
-        for (name, value) in h5.attributes(node)? {
+        let attributes = match h5.attributes(node) {
+            Ok(a) => a,
+            Err(e) if e.kind == crate::result::ErrorKind::Limit => return Err(e),
+            Err(e) => {
+                h5.warn(format!(
+                    "attributes of /{} not read: {}",
+                    node.path.join("/"),
+                    e.message
+                ));
+                continue;
+            }
+        };
+        for (name, value) in attributes {
             let mut key = node.path.join(".");
             if !key.is_empty() {
                 key.push('.');
@@ -146,6 +158,14 @@ impl<'h> H5<'h> {
         }
         self.global_heaps = heaps;
         res.map(|()| out)
+    }
+
+    /// The names of `node`'s attributes (values not decoded).
+    pub fn attribute_names(&mut self, node: &Node) -> Result<Vec<String>, LoadError> {
+        Ok(attrs::raw_attributes(self, &node.header)?
+            .into_iter()
+            .map(|a| a.name)
+            .collect())
     }
 
     /// The attribute `name` of `node`, if present.
