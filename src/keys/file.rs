@@ -352,6 +352,12 @@ pub fn write_key_pair_with(
     Ok((secret_path, public_path))
 }
 
+/// Atomically replace the secret key file at `path` with `contents` (mode 0600), e.g. its
+/// encrypted form.
+pub fn replace_secret_key_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    write_private(path, contents, true)
+}
+
 fn write_private(path: &Path, contents: &[u8], force: bool) -> Result<(), KeyError> {
     let io = |source| KeyError::Io {
         path: path.to_path_buf(),

@@ -14,7 +14,8 @@ use sha2::{Digest as _, Sha256};
 pub use encrypted::{ENCRYPTED_SECRET_KEY_TYPE, KdfParams};
 pub use file::{
     KeyError, PUBLIC_KEY_TYPE, SECRET_KEY_TYPE, is_encrypted_key_file, load_public_key,
-    load_secret_key, load_secret_key_with, write_key_pair, write_key_pair_with,
+    load_secret_key, load_secret_key_with, replace_secret_key_file, write_key_pair,
+    write_key_pair_with,
 };
 
 const KEY_ID_DOMAIN: &[u8] = b"modelseal-key-id-v1\0ed25519\0";
