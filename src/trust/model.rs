@@ -249,7 +249,7 @@ pub enum KeyStatus {
     /// Signs bundles.
     Active,
     /// Replaced: bundles it signed verify until `grace_until`; bundles claiming to be
-    /// created at or after `since` are refused.
+    /// created after `since` are refused.
     Retired {
         /// When it was retired.
         since: Timestamp,

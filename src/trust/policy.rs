@@ -70,7 +70,7 @@ impl TrustRootPolicy {
                     ));
                 }
                 if let (Some(c), Some(text)) = (created, &claimed)
-                    && c >= since.system()
+                    && c > since.system()
                 {
                     return Standing::Ignored(format!(
                         "key {who} was retired on {since}, but the bundle claims to be created at {text}, after that"
