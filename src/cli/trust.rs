@@ -87,6 +87,16 @@ impl TrustArg {
             }
             let options = pin.load_options(file, Expiry::Enforce, true);
             let verified = trust::load(file, &options).map_err(|e| trust_error(e, file))?;
+            if let (trust::Anchor::FirstUse(v), Some(state)) =
+                (verified.anchor(), verified.pin_written())
+            {
+                eprintln!(
+                    "note: no pin for {} on this machine yet: trusting version {v} as found (trust on first use) and pinning version {} in {}",
+                    file.display(),
+                    verified.root().version,
+                    state.display()
+                );
+            }
             let policy = TrustRootPolicy::new(&verified, options.now, requirement);
             return Ok(TrustArg {
                 policy: Box::new(policy),
@@ -119,6 +129,11 @@ pub fn trust_error(e: TrustError, file: &Path) -> CliError {
     let f = file.display();
     let rejected = |e: &TrustError| CliError::new(Exit::Rejected, format!("{f}: {e}"));
     match &e {
+        TrustError::Io { path, .. } if path.extension().is_some_and(|x| x == "state") => {
+            CliError::failure(e.to_string()).hint(
+                "the pin (state file) must be writable: pass --state PATH to a writable file, or --no-pin to go without rollback protection",
+            )
+        }
         TrustError::Io { .. } => CliError::failure(e.to_string()),
         TrustError::Rollback { .. } | TrustError::Equivocation { .. } => rejected(&e).hint(format!(
             "someone may be serving an old or forged trust file: fetch the current one from its source. \

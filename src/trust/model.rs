@@ -35,13 +35,18 @@ pub const MAX_TEXT_LEN: usize = 1024;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(SystemTime);
 
+/// The last second of year 9999, the largest time RFC 3339 (and modelseal) can write.
+const MAX_TIMESTAMP_SECS: u64 = 253_402_300_799;
+
 impl Timestamp {
-    /// `t` truncated to whole seconds (times before 1970 become 1970-01-01T00:00:00Z).
+    /// `t` truncated to whole seconds and clamped to 1970-01-01T00:00:00Z ..=
+    /// 9999-12-31T23:59:59Z.
     pub fn from_system(t: SystemTime) -> Timestamp {
         let secs = t
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .min(MAX_TIMESTAMP_SECS);
         Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
     }
 
@@ -50,10 +55,16 @@ impl Timestamp {
         self.0
     }
 
-    /// `self + d`, or `None` on overflow or past year 9999.
+    /// `self + d`, or `None` past year 9999.
     pub fn checked_add(self, d: Duration) -> Option<Timestamp> {
-        let t = Timestamp::from_system(self.0.checked_add(d)?);
-        manifest::parse_timestamp(&t.to_string()).map(|_| t)
+        let secs = self
+            .0
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_secs()
+            .checked_add(d.as_secs())?;
+        (secs <= MAX_TIMESTAMP_SECS)
+            .then(|| Timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
     }
 
     /// Parse the strict form.
@@ -490,5 +501,11 @@ mod tests {
         let t = Timestamp::from_system(SystemTime::UNIX_EPOCH + Duration::from_millis(1500));
         assert_eq!(t.to_string(), "1970-01-01T00:00:01Z");
         assert!(t.checked_add(Duration::from_secs(u64::MAX / 2)).is_none());
+        assert!(
+            t.checked_add(Duration::from_secs(300_000_000_000))
+                .is_none()
+        );
+        let far = Timestamp::from_system(SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 40));
+        assert_eq!(far.to_string(), "9999-12-31T23:59:59Z");
     }
 }
