@@ -213,6 +213,23 @@ fn init_add_verify_and_the_files_left_behind() {
         2,
         "only --trust",
     );
+    // A root key cannot also be a signing key.
+    refused(
+        ms(
+            &[
+                "keys",
+                "add",
+                T,
+                "--pub",
+                "keys/root.pub",
+                "--root-key",
+                "keys/root.key",
+            ],
+            dir,
+        ),
+        2,
+        "both a root key and a signing key",
+    );
     // Root keys only sign trust roots: a bundle signed by one is not trusted.
     sign(dir, "root", "iris", "by-root.zip");
     refused(

@@ -488,6 +488,136 @@ mod tests {
         }
     }
 
+    fn sample() -> TrustRoot {
+        let key = |n: u8| {
+            TrustedKey(
+                crate::keys::SecretKey::from_seed(&[n; 32], "k")
+                    .public()
+                    .clone(),
+            )
+        };
+        TrustRoot {
+            schema: SCHEMA.into(),
+            version: 1,
+            issued: Timestamp::from_system(SystemTime::UNIX_EPOCH),
+            expires: Timestamp::from_system(SystemTime::UNIX_EPOCH + Duration::from_secs(10)),
+            root: RootRole {
+                threshold: 1,
+                keys: vec![key(1)],
+            },
+            signing_keys: vec![SigningKey {
+                key: key(2),
+                scopes: vec![ScopePattern::any()],
+                not_before: None,
+                not_after: None,
+                status: KeyStatus::Active,
+            }],
+            thresholds: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        assert_eq!(sample().validate(), Ok(()));
+        type Breaker = Box<dyn Fn(&mut TrustRoot)>;
+        let broken: Vec<(&str, Breaker)> = vec![
+            ("version 0", Box::new(|r| r.version = 0)),
+            ("expires before issued", Box::new(|r| r.expires = r.issued)),
+            ("threshold 0", Box::new(|r| r.root.threshold = 0)),
+            ("threshold above keys", Box::new(|r| r.root.threshold = 2)),
+            ("no root keys", Box::new(|r| r.root.keys.clear())),
+            (
+                "duplicate root key",
+                Box::new(|r| r.root.keys.push(r.root.keys[0].clone())),
+            ),
+            (
+                "duplicate signing key",
+                Box::new(|r| r.signing_keys.push(r.signing_keys[0].clone())),
+            ),
+            (
+                "root key signs bundles",
+                Box::new(|r| r.signing_keys[0].key = r.root.keys[0].clone()),
+            ),
+            ("no scopes", Box::new(|r| r.signing_keys[0].scopes.clear())),
+            (
+                "repeated scope",
+                Box::new(|r| r.signing_keys[0].scopes.push(ScopePattern::any())),
+            ),
+            (
+                "window inverted",
+                Box::new(|r| {
+                    r.signing_keys[0].not_before = Some(r.expires);
+                    r.signing_keys[0].not_after = Some(r.issued);
+                }),
+            ),
+            (
+                "empty reason",
+                Box::new(|r| {
+                    r.signing_keys[0].status = KeyStatus::Revoked {
+                        since: r.issued,
+                        reason: String::new(),
+                    }
+                }),
+            ),
+            (
+                "control character",
+                Box::new(|r| {
+                    r.signing_keys[0].status = KeyStatus::Revoked {
+                        since: r.issued,
+                        reason: "a\nb".into(),
+                    }
+                }),
+            ),
+            (
+                "grace before since",
+                Box::new(|r| {
+                    r.signing_keys[0].status = KeyStatus::Retired {
+                        since: r.expires,
+                        grace_until: r.issued,
+                    }
+                }),
+            ),
+            (
+                "threshold rule 0",
+                Box::new(|r| {
+                    r.thresholds.push(ThresholdRule {
+                        scope: ScopePattern::any(),
+                        signatures: 0,
+                    })
+                }),
+            ),
+            (
+                "threshold rule too high",
+                Box::new(|r| {
+                    r.thresholds.push(ThresholdRule {
+                        scope: ScopePattern::any(),
+                        signatures: MAX_SIGNATURE_THRESHOLD + 1,
+                    })
+                }),
+            ),
+            ("schema", Box::new(|r| r.schema = "x".into())),
+        ];
+        for (what, f) in broken {
+            let mut r = sample();
+            f(&mut r);
+            assert!(r.validate().is_err(), "{what}");
+        }
+    }
+
+    #[test]
+    fn required_signatures_takes_the_largest_matching_rule() {
+        let mut r = sample();
+        assert_eq!(r.required_signatures("x"), 1);
+        for (scope, n) in [("*", 2), ("fraud-*", 3), ("fraud-detector", 2)] {
+            r.thresholds.push(ThresholdRule {
+                scope: ScopePattern::new(scope).unwrap(),
+                signatures: n,
+            });
+        }
+        assert_eq!(r.required_signatures("iris"), 2);
+        assert_eq!(r.required_signatures("fraud-detector"), 3);
+    }
+
     #[test]
     fn timestamps_are_strict() {
         assert!(Timestamp::parse("2026-11-23T12:00:00Z").is_some());
