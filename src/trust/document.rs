@@ -51,8 +51,21 @@ impl SignedTrustRoot {
         if file.signatures.len() > MAX_SIGNATURES {
             return Err(invalid(format!("more than {MAX_SIGNATURES} signatures")));
         }
-        // A sub-value of a canonical document re-encodes to its own bytes in the file.
-        let signed_bytes = serde_json::to_vec(&file.signed).map_err(|e| invalid(e.to_string()))?;
+        // The file is canonical, so it is exactly `{"signatures":<S>,"signed":<D>}`: take
+        // <D> from the bytes received, and check it is the canonical encoding of `signed`.
+        let mut prefix = b"{\"signatures\":".to_vec();
+        prefix.extend(canonical::to_vec(&file.signatures).map_err(|e| invalid(e.to_string()))?);
+        prefix.extend_from_slice(b",\"signed\":");
+        let signed_bytes = bytes
+            .strip_prefix(prefix.as_slice())
+            .and_then(|rest| rest.strip_suffix(b"}"))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                invalid("the file is not laid out as {\"signatures\",\"signed\"}".into())
+            })?;
+        if serde_json::to_vec(&file.signed).ok().as_deref() != Some(signed_bytes.as_slice()) {
+            return Err(invalid("the signed object is not in canonical form".into()));
+        }
         let root: TrustRoot = canonical::parse(&signed_bytes, "trust root", MAX_TRUST_ROOT_BYTES)
             .map_err(encoding)?;
         if canonical::to_vec(&root).ok().as_deref() != Some(signed_bytes.as_slice()) {
