@@ -14,3 +14,4 @@ mod hex;
 pub mod keys;
 pub mod manifest;
 pub mod signing;
+pub mod trust;

@@ -4,6 +4,7 @@
 mod exit;
 mod inspect;
 mod keygen;
+mod keys;
 mod output;
 mod progress;
 mod sign;
@@ -36,6 +37,7 @@ pub enum Command {
     Sign(sign::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Keys(keys::Args),
 }
 
 /// Parse the command line, run the command and map the outcome to an exit code.
@@ -46,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Keys(args) => keys::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
