@@ -291,7 +291,13 @@ fn created_time(arg: Option<&str>) -> Result<SystemTime, CliError> {
                 "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
             ))
         })?;
-        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        if t > manifest::max_timestamp() {
+            return Err(CliError::usage(format!(
+                "SOURCE_DATE_EPOCH={epoch} is after the year 9999"
+            )));
+        }
+        return Ok(t);
     }
     Ok(SystemTime::now())
 }

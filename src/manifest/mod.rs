@@ -251,8 +251,17 @@ pub fn validate_label(field: &'static str, value: &str) -> Result<(), ManifestEr
 }
 
 /// Format a time as RFC 3339 UTC with seconds.
+///
+/// Times before 1970 or after 9999-12-31T23:59:59Z (which RFC 3339 cannot express) are
+/// clamped to those bounds; callers taking times from users validate them first.
 pub fn format_timestamp(t: SystemTime) -> String {
+    let t = t.clamp(SystemTime::UNIX_EPOCH, max_timestamp());
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The latest time RFC 3339 can express: 9999-12-31T23:59:59Z.
+pub fn max_timestamp() -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799)
 }
 
 /// Parse an RFC 3339 UTC timestamp with seconds (`2026-11-23T12:00:00Z`), strictly.
@@ -365,5 +374,7 @@ mod tests {
         assert!(parse_timestamp("2026-11-23T12:00:00Z").is_some());
         assert!(parse_timestamp("2026-11-23T12:00:00.5Z").is_none());
         assert!(parse_timestamp("2026-11-23 12:00:00Z").is_none());
+        let far = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4);
+        assert_eq!(format_timestamp(far), "9999-12-31T23:59:59Z");
     }
 }
