@@ -291,13 +291,12 @@ fn created_time(arg: Option<&str>) -> Result<SystemTime, CliError> {
                 "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
             ))
         })?;
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
-        if t > manifest::max_timestamp() {
-            return Err(CliError::usage(format!(
-                "SOURCE_DATE_EPOCH={epoch} is after the year 9999"
-            )));
-        }
-        return Ok(t);
+        return SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs))
+            .filter(|t| *t <= manifest::max_timestamp())
+            .ok_or_else(|| {
+                CliError::usage(format!("SOURCE_DATE_EPOCH={epoch} is after the year 9999"))
+            });
     }
     Ok(SystemTime::now())
 }
