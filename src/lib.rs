@@ -15,3 +15,4 @@ pub mod keys;
 pub mod manifest;
 pub mod registry;
 pub mod signing;
+pub mod trust;

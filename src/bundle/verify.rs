@@ -192,6 +192,10 @@ pub enum Problem {
     /// A member whose content differs from the manifest.
     #[error("file {0} does not match its digest in the manifest (content modified)")]
     DigestMismatch(MemberPath),
+    /// A member stored differently from what the manifest binds (method, compressed size
+    /// or compressed bytes): another encoding of the file than the one signed.
+    #[error("file {0} is not encoded as signed (compression method or compressed bytes differ)")]
+    EncodingMismatch(MemberPath),
     /// A member whose CRC-32 differs from its headers.
     #[error("member {0:?} does not match its CRC-32 (content modified)")]
     CrcMismatch(String),
@@ -343,7 +347,19 @@ pub fn verify(
                 expected: f.size,
                 actual: entries[i].size,
             }),
-            Some(&i) => to_hash.push((f, &entries[i])),
+            Some(&i) => {
+                let e = &entries[i];
+                let bound = match (f.deflate, e.method) {
+                    (None, Method::Stored) => true,
+                    (Some(d), Method::Deflated) => d.size == e.compressed_size,
+                    _ => false,
+                };
+                if bound {
+                    to_hash.push((f, e));
+                } else {
+                    problems.push(Problem::EncodingMismatch(f.path.clone()));
+                }
+            }
         }
     }
     if !problems.is_empty() {
@@ -377,6 +393,7 @@ pub fn verify(
                     sink: sink.as_ref().map(|p| Sink {
                         target: Target::Path(p.clone()),
                         offset: 0,
+                        fresh: true,
                     }),
                 });
                 task_files.push((*f, *e));
@@ -391,6 +408,13 @@ pub fn verify(
                     )?),
                     None => None,
                 };
+                let raw_ok = f
+                    .deflate
+                    .is_some_and(|d| raw_digest(&file, e).is_ok_and(|raw| raw == d.digest));
+                if !raw_ok {
+                    problems.push(Problem::EncodingMismatch(f.path.clone()));
+                    continue;
+                }
                 match inflate_member(&file, e, chunk_size, sink_file.as_ref()) {
                     Ok((digest, _)) if digest == f.digest => {}
                     Ok(_) => problems.push(Problem::DigestMismatch(f.path.clone())),
@@ -505,6 +529,12 @@ fn read_small(
     name: &'static str,
     limit: usize,
 ) -> Result<Vec<u8>, VerifyError> {
+    if e.method != Method::Stored {
+        return Err(reject(Problem::Corrupt {
+            name: name.into(),
+            detail: "metadata members must be stored, not compressed".into(),
+        }));
+    }
     if e.size > limit as u64 || e.compressed_size > limit as u64 {
         return Err(reject(Problem::MetadataTooLarge {
             name,
@@ -532,6 +562,25 @@ fn read_small(
         }));
     }
     Ok(out)
+}
+
+/// Plain SHA-256 of a member's raw (compressed) bytes.
+fn raw_digest(file: &File, e: &Entry) -> io::Result<Sha256Digest> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut reader = RangeReader {
+        file,
+        pos: e.data_offset,
+        end: e.data_offset + e.compressed_size,
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(Sha256Digest(h.finalize().into()));
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 /// Inflate a deflated member, returning its digest and CRC; optionally copy it to `sink`.
@@ -835,6 +884,7 @@ impl Problem {
             Problem::MissingFile(_) => "missing-file",
             Problem::SizeMismatch { .. } => "size-mismatch",
             Problem::DigestMismatch(_) => "digest-mismatch",
+            Problem::EncodingMismatch(_) => "encoding-mismatch",
             Problem::CrcMismatch(_) => "crc-mismatch",
             Problem::Corrupt { .. } => "corrupt-member",
         }

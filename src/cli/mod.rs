@@ -5,6 +5,7 @@ mod deploy;
 mod exit;
 mod inspect;
 mod keygen;
+mod keys;
 mod output;
 mod progress;
 mod registry;
@@ -38,6 +39,7 @@ pub enum Command {
     Sign(sign::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Keys(keys::Args),
     Registry(registry::Args),
     Deploy(deploy::Args),
 }
@@ -50,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Deploy(args) => deploy::run(args),
     };
