@@ -523,3 +523,116 @@ fn watch_hot_swaps_refuses_a_bad_version_and_follows_a_rollback() {
     child.wait().unwrap();
     assert_serving(&target, "1.2.0");
 }
+
+#[test]
+fn under_a_trust_root_scopes_and_revocation_govern_log_entries() {
+    let dir = setup();
+    let d = dir.path();
+    for k in ["root", "rm", "fraud-team"] {
+        ok(&modelseal(&["keygen", "--out", k], d));
+    }
+    let tr = "trust.json";
+    ok(&modelseal(
+        &["keys", "init", "--root-key", "root.key", "--out", tr],
+        d,
+    ));
+    for (pubkey, scope) in [
+        ("k.pub", "*"),
+        ("rm.pub", "iris"),
+        ("fraud-team.pub", "fraud-*"),
+    ] {
+        ok(&modelseal(
+            &[
+                "keys",
+                "add",
+                tr,
+                "--pub",
+                pubkey,
+                "--scope",
+                scope,
+                "--root-key",
+                "root.key",
+            ],
+            d,
+        ));
+    }
+    fn with<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--trust", "trust.json"]].concat()
+    }
+    for v in ["1.0.0", "1.1.0"] {
+        ok(&modelseal(
+            &with(&[
+                "registry",
+                "publish",
+                &format!("iris-{v}.zip"),
+                "--key",
+                "k.key",
+            ]),
+            d,
+        ));
+    }
+    let promote_as = |key: &str, v: &str| {
+        modelseal(
+            &with(&[
+                "registry",
+                "promote",
+                &format!("iris@{v}"),
+                "--stage",
+                "production",
+                "--key",
+                key,
+            ]),
+            d,
+        )
+    };
+    let deploy_tr = || modelseal(&with(&["deploy", "--name", "iris", "--target", "srv"]), d);
+    ok(&promote_as("rm.key", "1.0.0"));
+    ok(&deploy_tr());
+    assert_serving(&d.join("srv"), "1.0.0");
+
+    // A key scoped to other models may not act on this one.
+    let o = promote_as("fraud-team.key", "1.1.0");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("scopes"));
+
+    ok(&promote_as("rm.key", "1.1.0"));
+    ok(&deploy_tr());
+    assert_serving(&d.join("srv"), "1.1.0");
+
+    // The release manager's key leaks and is revoked: its promotions stop counting. Nothing
+    // is left in production, so the deployer refuses and keeps serving what it has.
+    ok(&modelseal(
+        &[
+            "keys",
+            "revoke",
+            tr,
+            "--key",
+            "rm.pub",
+            "--reason",
+            "leaked",
+            "--root-key",
+            "root.key",
+        ],
+        d,
+    ));
+    let o = deploy_tr();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_serving(&d.join("srv"), "1.1.0");
+    let log = json(&modelseal(&with(&["registry", "log", "--json"]), d));
+    let untrusted = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["trusted"] == false)
+        .count();
+    assert_eq!(untrusted, 2);
+    // A key still in good standing promotes again; the deployer follows.
+    ok(&promote_as("k.key", "1.0.0"));
+    ok(&deploy_tr());
+    assert_serving(&d.join("srv"), "1.0.0");
+}

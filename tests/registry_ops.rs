@@ -134,7 +134,7 @@ fn tampered_and_untrusted_bundles_never_enter() {
     // An acting key outside the trust is refused before anything is written.
     assert!(matches!(
         r.publish(&b, &t, &stranger, &opts()),
-        Err(RegistryError::KeyNotTrusted(_))
+        Err(RegistryError::KeyNotTrusted { .. })
     ));
     assert_eq!(Log::load(r.store(), &t).unwrap().next_index(), 3);
     // Nothing of the refused bundles reached the blob store (3 bundles + 3 manifests).

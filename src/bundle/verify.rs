@@ -36,15 +36,17 @@ pub trait TrustPolicy {
         check: &SignatureCheck,
     ) -> Result<Vec<KeyId>, Vec<Problem>>;
     /// Whether `signer`, one of [`TrustPolicy::keys`] with a valid signature over a
-    /// registry log entry made at `time`, may act in a registry (publish, promote, roll
-    /// back). An `Err` gives the reason; the entry is then ignored. By default every key
-    /// of [`TrustPolicy::keys`] may act.
+    /// registry log entry about model `name` made at `time` (claimed by the signer), may
+    /// act in a registry (publish, promote, roll back). An `Err` gives the reason; the entry
+    /// is then ignored. By default every key of [`TrustPolicy::keys`] may act; policies
+    /// with revocation, expiry or scopes MUST override this.
     fn accept_registry_signer(
         &self,
         signer: KeyId,
+        name: &str,
         time: std::time::SystemTime,
     ) -> Result<(), String> {
-        let _ = time;
+        let _ = (name, time);
         if self.keys().iter().any(|k| k.id() == signer) {
             Ok(())
         } else {

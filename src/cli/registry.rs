@@ -611,10 +611,8 @@ pub(super) fn registry_error(e: RegistryError) -> CliError {
         RegistryError::Log(l) => CliError::new(Exit::Rejected, l.to_string()).hint(
             "the registry log was tampered with or damaged; nothing was changed. Run `modelseal registry check` and restore the store from a backup",
         ),
-        RegistryError::KeyNotTrusted(id) => CliError::usage(format!(
-            "key {id} is not in --trust: its log entries would be ignored"
-        ))
-        .hint("pass --trust with the .pub of this --key (or a trust root that lists it)"),
+        e @ RegistryError::KeyNotTrusted { .. } => CliError::usage(e.to_string())
+            .hint("pass --trust with the .pub of this --key (or a trust root that lists it, valid for this model)"),
         e @ (RegistryError::NoSuchModel(_) | RegistryError::NoSuchVersion { .. }) => {
             CliError::usage(e.to_string()).hint("`modelseal registry list` shows what is there")
         }

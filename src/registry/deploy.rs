@@ -1,4 +1,4 @@
-//! Verified deployment into a target directory (`docs/format.md` §9.4).
+//! Verified deployment into a target directory (`docs/format.md` §10.4).
 //!
 //! ```text
 //! DIR/versions/<name>-<version>-<digest12>.zip   the bundle (re-verified before every use)
@@ -357,8 +357,10 @@ impl Deployer {
         if let Some(cp) = &self.state.checkpoint {
             self.log.check_checkpoint(cp).map_err(RegistryError::Log)?;
         }
+        // The checkpoint only moves forward (an entry can stop counting, e.g. when its key
+        // is revoked, but it stays in the chain).
         if let Some(cp) = self.log.last_trusted()
-            && self.state.checkpoint != Some(cp)
+            && self.state.checkpoint.is_none_or(|old| cp.index > old.index)
         {
             self.state.checkpoint = Some(cp);
             self.save_state()?;

@@ -1,4 +1,4 @@
-//! The embedded default store: a local directory (`docs/format.md` §9.1).
+//! The embedded default store: a local directory (`docs/format.md` §10.1).
 //!
 //! ```text
 //! ROOT/registry.json          {"schema":"modelseal-registry-v1"}

@@ -1,4 +1,4 @@
-//! The registry log (`docs/format.md` §9.2): numbered entries, each signed by the
+//! The registry log (`docs/format.md` §10.2): numbered entries, each signed by the
 //! key that acted and chained to the previous entry by its SHA-256, so that nobody without
 //! a trusted key can add, change, reorder or remove an entry other than at the end without
 //! being detected.
@@ -342,7 +342,7 @@ pub fn parse(
     let standing = if check.valid.contains(&body.actor) {
         let time = manifest::parse_timestamp(&body.time)
             .ok_or_else(|| malformed(format!("invalid time {:?}", body.time)))?;
-        match policy.accept_registry_signer(body.actor, time) {
+        match policy.accept_registry_signer(body.actor, &body.name, time) {
             Ok(()) => Standing::Trusted,
             Err(why) => Standing::Untrusted(why),
         }

@@ -1,4 +1,4 @@
-//! A model registry with verified deployment (`docs/format.md` §9, SECURITY.md
+//! A model registry with verified deployment (`docs/format.md` §10, SECURITY.md
 //! §Registry and deploy).
 //!
 //! A registry is a [`Store`] (a local directory by default, object storage with the

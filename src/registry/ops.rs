@@ -34,8 +34,13 @@ pub enum RegistryError {
     #[error("{0}")]
     Bundle(#[from] VerifyError),
     /// The acting key is not accepted by the trust (its entries would not count).
-    #[error("key {0} is not accepted by the trust: its log entries would be ignored")]
-    KeyNotTrusted(KeyId),
+    #[error("key {key} may not act in the registry ({reason}): its log entries would be ignored")]
+    KeyNotTrusted {
+        /// The key.
+        key: KeyId,
+        /// Why.
+        reason: String,
+    },
     /// The name+version is already published with other content.
     #[error(
         "{name}@{version} is already published with other content (sha256 {existing}); publish a new version instead"
@@ -318,7 +323,7 @@ impl Registry {
         key: &SecretKey,
         options: &VerifyOptions,
     ) -> Result<Published, RegistryError> {
-        check_actor(trust, key)?;
+        check_actor(trust, key, None)?;
         // Copy first, then verify and store the copy: what is verified is what is stored.
         let staged = store::staging_file(self.store.staging_dir(), ".publish.")
             .map_err(io_err("staging directory"))?;
@@ -332,6 +337,7 @@ impl Registry {
         let verified = bundle::verify(staged.path(), trust, options)?;
         let m = verified.manifest();
         let (name, version) = (m.name.clone(), m.version.clone());
+        check_actor(trust, key, Some(&name))?;
         let mut signers = verified.signers().to_vec();
         signers.sort();
         signers.dedup();
@@ -584,7 +590,7 @@ impl Registry {
         stage: Stage,
         options: &VerifyOptions,
     ) -> Result<StageChange, RegistryError> {
-        check_actor(trust, key)?;
+        check_actor(trust, key, Some(name))?;
         let (model, _) = self.model(trust, name)?;
         let v = find_version(&model, version)?.clone();
         if stage.is_deployable() {
@@ -648,7 +654,7 @@ impl Registry {
         name: &str,
         stage: Stage,
     ) -> Result<StageChange, RegistryError> {
-        check_actor(trust, key)?;
+        check_actor(trust, key, Some(name))?;
         if !stage.is_deployable() {
             return Err(RegistryError::Refused(format!(
                 "only production and staging can be rolled back, not {stage}"
@@ -811,14 +817,23 @@ fn duplicate(
     }
 }
 
-fn check_actor(trust: &dyn TrustPolicy, key: &SecretKey) -> Result<(), RegistryError> {
-    let known = trust.keys().iter().any(|k| k.id() == key.id());
-    if !known
-        || trust
-            .accept_registry_signer(key.id(), std::time::SystemTime::now())
-            .is_err()
-    {
-        return Err(RegistryError::KeyNotTrusted(key.id()));
+/// Refuse an acting key whose entries the trust would ignore (for model `name`, when known).
+fn check_actor(
+    trust: &dyn TrustPolicy,
+    key: &SecretKey,
+    name: Option<&str>,
+) -> Result<(), RegistryError> {
+    let refused = |reason: String| RegistryError::KeyNotTrusted {
+        key: key.id(),
+        reason,
+    };
+    if !trust.keys().iter().any(|k| k.id() == key.id()) {
+        return Err(refused("it is not in the trust".into()));
+    }
+    if let Some(name) = name {
+        trust
+            .accept_registry_signer(key.id(), name, std::time::SystemTime::now())
+            .map_err(refused)?;
     }
     Ok(())
 }

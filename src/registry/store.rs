@@ -1,4 +1,4 @@
-//! The storage boundary of the registry (`docs/format.md` §9.1): immutable blobs
+//! The storage boundary of the registry (`docs/format.md` §10.1): immutable blobs
 //! addressed by their SHA-256 and an append-only log of numbered entries.
 //!
 //! A backend only stores bytes. It is not trusted: everything read through it is checked

@@ -1,5 +1,5 @@
 //! What the trusted log entries say: the versions of each model and what each stage holds
-//! (`docs/format.md` §9.3).
+//! (`docs/format.md` §10.3).
 //!
 //! Only [`Standing::Trusted`](super::log::Standing) entries count, in log order:
 //! * publish adds a version; the first publish of a name+version wins, a later one with

@@ -176,4 +176,120 @@ impl TrustPolicy for TrustRootPolicy {
         }
         Ok(counting.into_iter().collect())
     }
+
+    /// Registry log entries (`docs/format.md` §10.2) count when signed by a signing key of
+    /// the root that covers the model `name` and was valid at the entry's `time`: never a
+    /// revoked key; a retired key only for entries made before it was retired (history
+    /// stays valid after the grace period; a key that may have leaked must be revoked);
+    /// never outside `not_before`/`not_after`.
+    fn accept_registry_signer(
+        &self,
+        signer: KeyId,
+        name: &str,
+        time: SystemTime,
+    ) -> Result<(), String> {
+        let Some(key) = self.root.signing_key(signer) else {
+            return Err(format!(
+                "key {signer} is not a signing key of the trust root"
+            ));
+        };
+        let who = who(key);
+        let at = manifest::format_timestamp(time);
+        match &key.status {
+            KeyStatus::Revoked { since, reason } => {
+                return Err(format!("key {who} was revoked on {since}: {reason}"));
+            }
+            KeyStatus::Retired { since, .. } if time > since.system() => {
+                return Err(format!(
+                    "key {who} was retired on {since}, before this entry ({at})"
+                ));
+            }
+            _ => {}
+        }
+        if key.not_before.is_some_and(|nb| time < nb.system()) {
+            return Err(format!("key {who} was not yet valid at {at}"));
+        }
+        if key.not_after.is_some_and(|na| time >= na.system()) {
+            return Err(format!("key {who} had expired at {at}"));
+        }
+        if !key.covers(name) {
+            return Err(format!(
+                "key {who} may not act on model {name:?} (out of its scopes)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod registry_signer_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::keys::SecretKey;
+    use crate::trust::{ScopePattern, Timestamp, TrustedKey};
+
+    const T0: u64 = 1_790_000_000;
+
+    fn at(day: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(T0 + day * 86_400)
+    }
+
+    fn signing(seed: u8, scope: &str, status: KeyStatus) -> SigningKey {
+        SigningKey {
+            key: TrustedKey(SecretKey::from_seed(&[seed; 32], "k").public().clone()),
+            scopes: vec![ScopePattern::new(scope).unwrap()],
+            not_before: None,
+            not_after: Some(Timestamp::from_system(at(100))),
+            status,
+        }
+    }
+
+    #[test]
+    fn registry_entries_follow_scope_status_and_validity() {
+        let root_key = SecretKey::from_seed(&[1; 32], "root");
+        let mut root = crate::trust::initial(
+            vec![root_key.public().clone()],
+            None,
+            Timestamp::from_system(at(0)),
+            Timestamp::from_system(at(365)),
+        )
+        .unwrap();
+        let active = signing(10, "iris", KeyStatus::Active);
+        let retired = signing(
+            11,
+            "*",
+            KeyStatus::Retired {
+                since: Timestamp::from_system(at(10)),
+                grace_until: Timestamp::from_system(at(20)),
+            },
+        );
+        let revoked = signing(
+            12,
+            "*",
+            KeyStatus::Revoked {
+                since: Timestamp::from_system(at(10)),
+                reason: "leaked".into(),
+            },
+        );
+        let ids = [active.id(), retired.id(), revoked.id()];
+        root.signing_keys = vec![active, retired, revoked];
+        let policy = TrustRootPolicy {
+            root,
+            now: at(50),
+            requirement: Requirement::Threshold,
+        };
+        let ok = |id: KeyId, name: &str, day: u64| {
+            policy.accept_registry_signer(id, name, at(day)).is_ok()
+        };
+        assert!(ok(ids[0], "iris", 5));
+        assert!(!ok(ids[0], "fraud", 5), "out of scope");
+        assert!(!ok(ids[0], "iris", 100), "expired (not_after)");
+        // A retired key's history stays valid after its grace period; later entries do not.
+        assert!(ok(ids[1], "iris", 5));
+        assert!(!ok(ids[1], "iris", 11));
+        // A revoked key never counts, whatever time it claims.
+        assert!(!ok(ids[2], "iris", 5));
+        assert!(!ok(KeyId([9; 16]), "iris", 5), "not in the root");
+    }
 }
