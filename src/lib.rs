@@ -5,3 +5,7 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod import;
+pub mod sandbox;
+pub mod tensor;

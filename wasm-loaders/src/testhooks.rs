@@ -1,0 +1,90 @@
+//! Test-only behaviours selected by reserved format ids (`__test_*`), so that the host's
+//! limits and ABI handling can be tested through the real module. The host never lets a
+//! user pick these ids; format detection never produces them.
+//!
+//! - `__test_spin`: loop forever (time limit);
+//! - `__test_alloc`: allocate until the memory limit stops it;
+//! - `__test_panic`: panic with "test panic";
+//! - `__test_deep`: recurse without bound (stack limit);
+//! - `__test_echo`: the input is JSON `{"open": [names], "output": [bytes], "result":
+//!   LoadResult}`: open each external name (outcomes go to `warnings`), append `output`
+//!   to the output buffer, and return `result` as is.
+
+use std::hint::black_box;
+
+use serde::Deserialize;
+
+use crate::host::Host;
+use crate::result::{LoadError, LoadResult, Options};
+
+/// Prefix of the reserved ids.
+pub const PREFIX: &str = "__test_";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Echo {
+    #[serde(default)]
+    open: Vec<String>,
+    #[serde(default)]
+    output: Vec<u8>,
+    result: LoadResult,
+}
+
+/// Run the hook named by `options.format`, or `None` if it is not a test id.
+pub fn run(host: &mut dyn Host, options: &Options) -> Option<Result<LoadResult, LoadError>> {
+    let hook = options.format.strip_prefix(PREFIX)?;
+    Some(match hook {
+        "spin" => spin(),
+        "alloc" => alloc(),
+        "panic" => panic!("test panic"),
+        "deep" => Ok(LoadResult {
+            format: format!("{}", deep(0)),
+            ..LoadResult::default()
+        }),
+        "echo" => echo(host),
+        other => Err(LoadError::unsupported(format!("no test hook {other:?}"))),
+    })
+}
+
+fn spin() -> Result<LoadResult, LoadError> {
+    let mut n: u64 = 0;
+    loop {
+        n = black_box(n.wrapping_add(1));
+    }
+}
+
+fn alloc() -> Result<LoadResult, LoadError> {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut block = vec![0u8; 1 << 20];
+        block[0] = 1;
+        blocks.push(black_box(block));
+    }
+}
+
+#[inline(never)]
+fn deep(n: u64) -> u64 {
+    if black_box(n) == u64::MAX {
+        return 0;
+    }
+    black_box(deep(n + 1)).wrapping_add(1)
+}
+
+fn echo(host: &mut dyn Host) -> Result<LoadResult, LoadError> {
+    let len = host.input_len()?;
+    let bytes = host.read_vec(0, 0, len)?;
+    let echo: Echo = serde_json::from_slice(&bytes)
+        .map_err(|e| LoadError::malformed(format!("bad echo input: {e}")))?;
+    let mut result = echo.result;
+    for name in &echo.open {
+        match host.open_external(name) {
+            Ok(id) => result.warnings.push(format!("open {name}: {id}")),
+            Err(e) => result.warnings.push(format!("open {name}: error: {e}")),
+        }
+    }
+    if !echo.output.is_empty() {
+        let at = host.write_output(&echo.output)?;
+        result.warnings.push(format!("output at {at}"));
+    }
+    Ok(result)
+}
