@@ -54,6 +54,9 @@ pub fn config() -> Config {
     c.parallel_compilation(true);
     c.epoch_interruption(true);
     c.max_wasm_stack(MAX_WASM_STACK);
+    // Never used (no async support is compiled in), but wasmtime requires it to be at
+    // least `max_wasm_stack`.
+    c.async_stack_size(MAX_WASM_STACK);
     let off = [
         WasmFeatures::SIMD,
         WasmFeatures::RELAXED_SIMD,

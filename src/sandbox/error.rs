@@ -21,12 +21,15 @@ pub enum SandboxError {
         /// The limit.
         limit: Duration,
     },
-    /// The guest's call stack overflowed (input nested too deeply).
-    #[error(
-        "loader exceeded its {} stack limit (the input is nested too deeply)",
-        human_size(MAX_WASM_STACK as u64)
-    )]
-    StackOverflow,
+    /// The guest's stack overflowed (input nested too deeply): either the wasm call stack
+    /// (limited to [`MAX_WASM_STACK`]) or the shadow stack a Rust guest keeps at the bottom of
+    /// its linear memory, whose overflow shows as an out-of-bounds access (safe Rust makes
+    /// no other out-of-bounds accesses).
+    #[error("{}", stack_message(*shadow))]
+    StackOverflow {
+        /// True for the shadow stack (out-of-bounds trap), false for the wasm stack.
+        shadow: bool,
+    },
     /// The guest panicked; its message comes through `report_panic`.
     #[error("loader panicked: {message}")]
     GuestPanic {
@@ -65,8 +68,19 @@ impl SandboxError {
             self,
             SandboxError::MemoryLimit { .. }
                 | SandboxError::Timeout { .. }
-                | SandboxError::StackOverflow
+                | SandboxError::StackOverflow { .. }
                 | SandboxError::ResultTooLarge { .. }
+        )
+    }
+}
+
+fn stack_message(shadow: bool) -> String {
+    if shadow {
+        "loader ran out of stack (out-of-bounds access below its stack): the input is nested too deeply".into()
+    } else {
+        format!(
+            "loader exceeded its {} stack limit: the input is nested too deeply",
+            human_size(MAX_WASM_STACK as u64)
         )
     }
 }
@@ -100,7 +114,10 @@ pub fn classify(err: &wasmtime::Error, ctx: &TrapContext<'_>) -> SandboxError {
     }
     match err.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => SandboxError::Timeout { limit: ctx.timeout },
-        Some(wasmtime::Trap::StackOverflow) => SandboxError::StackOverflow,
+        Some(wasmtime::Trap::StackOverflow) => SandboxError::StackOverflow { shadow: false },
+        Some(wasmtime::Trap::MemoryOutOfBounds) if ctx.panic_message.is_none() => {
+            SandboxError::StackOverflow { shadow: true }
+        }
         trap => {
             if let Some(message) = ctx.panic_message {
                 return SandboxError::GuestPanic {

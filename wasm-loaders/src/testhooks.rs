@@ -5,12 +5,15 @@
 //! - `__test_spin`: loop forever (time limit);
 //! - `__test_alloc`: allocate until the memory limit stops it;
 //! - `__test_panic`: panic with "test panic";
-//! - `__test_deep`: recurse without bound (stack limit);
+//! - `__test_deep`: recurse without bound, with frames on the shadow stack in linear memory;
+//! - `__test_deep_calls`: recurse without bound through a function pointer, with frames
+//!   only on the wasm call stack (the engine's `max_wasm_stack`);
 //! - `__test_echo`: the input is JSON `{"open": [names], "output": [bytes], "result":
 //!   LoadResult}`: open each external name (outcomes go to `warnings`), append `output`
 //!   to the output buffer, and return `result` as is.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize;
 
@@ -41,6 +44,10 @@ pub fn run(host: &mut dyn Host, options: &Options) -> Option<Result<LoadResult, 
             format: format!("{}", deep(0)),
             ..LoadResult::default()
         }),
+        "deep_calls" => Ok(LoadResult {
+            format: format!("{}", recurse(0)),
+            ..LoadResult::default()
+        }),
         "echo" => echo(host),
         other => Err(LoadError::unsupported(format!("no test hook {other:?}"))),
     })
@@ -68,6 +75,19 @@ fn deep(n: u64) -> u64 {
         return 0;
     }
     black_box(deep(n + 1)).wrapping_add(1)
+}
+
+/// Depth at which `recurse` stops (never reached: the stack limit hits first). An atomic so
+/// the compiler cannot see through it; only scalars in wasm locals, so the frames live on
+/// the wasm stack, not the shadow stack.
+static STOP: AtomicU32 = AtomicU32::new(u32::MAX);
+
+#[inline(never)]
+fn recurse(n: u32) -> u32 {
+    if STOP.load(Ordering::Relaxed) == n {
+        return 0;
+    }
+    recurse(n.wrapping_add(1)).wrapping_mul(3).wrapping_add(n)
 }
 
 fn echo(host: &mut dyn Host) -> Result<LoadResult, LoadError> {
