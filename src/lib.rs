@@ -6,6 +6,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bundle;
+pub mod canonical;
+pub mod digest;
+mod fsutil;
+mod hex;
 pub mod import;
+pub mod keys;
+pub mod manifest;
 pub mod sandbox;
+pub mod signing;
 pub mod tensor;

@@ -1,12 +1,103 @@
-//! `modelseal inspect`.
+//! `modelseal inspect`: show what a bundle contains.
 
-use super::CliError;
+use std::path::{Path, PathBuf};
 
-/// Arguments of `modelseal inspect`.
+use serde::Serialize;
+
+use super::trust::TrustArg;
+use super::{CliError, Exit, Output};
+use modelseal::bundle::{self, VerifyOptions};
+use modelseal::manifest::Manifest;
+
+/// Show a bundle's manifest and metadata.
+///
+/// Without --trust nothing is verified: the output is what the bundle claims about itself
+/// and is marked UNVERIFIED. With --trust the bundle is fully verified first.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The bundle to inspect.
+    #[arg(value_name = "BUNDLE.zip")]
+    pub bundle: PathBuf,
+    /// Verify against this public key first (repeatable).
+    #[arg(long, value_name = "K.pub")]
+    pub trust: Vec<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
-/// Run `modelseal inspect`.
-pub fn run(_args: Args) -> Result<(), CliError> {
-    Err(CliError::failure("not implemented yet"))
+#[derive(Serialize)]
+struct Report<'a> {
+    bundle: &'a Path,
+    verified: bool,
+    signers: Vec<String>,
+    manifest: &'a Manifest,
+}
+
+/// Run the command.
+pub fn run(args: Args) -> Result<(), CliError> {
+    let (manifest, signers, verified) = if args.trust.is_empty() {
+        let u = bundle::read_unverified(&args.bundle).map_err(|e| {
+            CliError::new(Exit::Rejected, format!("{}: {e}", args.bundle.display()))
+        })?;
+        (u.manifest, u.claimed_signers, false)
+    } else {
+        let trust = TrustArg::load(&args.trust)?;
+        let options = VerifyOptions::default();
+        let v = bundle::verify(&args.bundle, trust.policy(), &options).map_err(|e| {
+            let mut err = CliError::new(
+                Exit::Rejected,
+                format!("{} does not verify", args.bundle.display()),
+            );
+            err.lines
+                .extend(e.problems().iter().map(ToString::to_string));
+            if e.problems().is_empty() {
+                err.lines.push(e.to_string());
+            }
+            err
+        })?;
+        let signers = v.signers().to_vec();
+        (v.manifest().clone(), signers, true)
+    };
+    let report = Report {
+        bundle: &args.bundle,
+        verified,
+        signers: signers.iter().map(ToString::to_string).collect(),
+        manifest: &manifest,
+    };
+    let out = Output { json: args.json };
+    if out.json {
+        return out.print_json(&report);
+    }
+    print_human(&report);
+    Ok(())
+}
+
+fn print_human(r: &Report<'_>) {
+    let m = r.manifest;
+    if r.verified {
+        println!("VERIFIED bundle {}", r.bundle.display());
+        println!("signed by: {}", r.signers.join(", "));
+    } else {
+        println!(
+            "UNVERIFIED bundle {} (pass --trust K.pub to verify)",
+            r.bundle.display()
+        );
+        println!("claims to be signed by: {}", r.signers.join(", "));
+    }
+    println!("name:      {}", m.name);
+    println!("version:   {}", m.version);
+    println!("created:   {}", m.created);
+    println!("tool:      {} {}", m.tool.name, m.tool.version);
+    if !m.metadata.is_empty() {
+        println!("metadata:");
+        let text = serde_json::to_string_pretty(&m.metadata).unwrap_or_default();
+        for line in text.lines() {
+            println!("  {line}");
+        }
+    }
+    println!("files ({}, {} bytes):", m.files.len(), m.total_size());
+    for f in &m.files {
+        println!("  {:>14}  {}  {}", f.size, f.digest, f.path);
+    }
 }

@@ -5,7 +5,9 @@ mod exit;
 mod inspect;
 mod keygen;
 mod output;
+mod progress;
 mod sign;
+mod trust;
 mod verify;
 
 use std::process::ExitCode;
@@ -30,13 +32,9 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Generate an Ed25519 signing key pair (NAME.key, NAME.pub).
     Keygen(keygen::Args),
-    /// Package files or directories and metadata into a signed bundle.
     Sign(sign::Args),
-    /// Verify a bundle against a trusted key; optionally extract it.
     Verify(verify::Args),
-    /// Show a bundle's manifest and metadata (unverified unless --trust is given).
     Inspect(inspect::Args),
 }
 

@@ -1,12 +1,172 @@
-//! `modelseal verify`.
+//! `modelseal verify`: prove a bundle is exactly what a trusted key signed.
 
-use super::CliError;
+use std::path::{Path, PathBuf};
 
-/// Arguments of `modelseal verify`.
+use serde::Serialize;
+
+use super::progress::Progress;
+use super::trust::TrustArg;
+use super::{CliError, Exit, Output};
+use modelseal::bundle::{self, VerifyError, VerifyOptions};
+
+/// Verify a bundle against trusted keys; optionally extract it.
+///
+/// Exit 0 only if everything holds: the zip is unambiguous (no prepended or trailing data,
+/// gaps, duplicate or unlisted members, encryption, other compression methods, header
+/// disagreements), a trusted key signed the exact manifest bytes, and every file is present
+/// with its exact size and digest. Otherwise exit 1 with one line per problem.
+///
+/// With --extract DIR the files are written only after everything verified, only inside
+/// DIR (which must be absent or empty), and DIR appears complete or not at all.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The bundle to verify.
+    #[arg(value_name = "BUNDLE.zip")]
+    pub bundle: PathBuf,
+    /// Trusted public key file (repeatable).
+    #[arg(long, value_name = "K.pub", required = true)]
+    pub trust: Vec<PathBuf>,
+    /// Extract the files into DIR once verified.
+    #[arg(long, value_name = "DIR")]
+    pub extract: Option<PathBuf>,
+    /// Hashing threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print the result as JSON (on stdout, also on failure).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar; only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
-/// Run `modelseal verify`.
-pub fn run(_args: Args) -> Result<(), CliError> {
-    Err(CliError::failure("not implemented yet"))
+#[derive(Serialize)]
+struct ProblemReport {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    verified: bool,
+    bundle: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<&'a str>,
+    signers: Vec<String>,
+    files: usize,
+    bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extracted_to: Option<&'a Path>,
+    problems: Vec<ProblemReport>,
+}
+
+/// Run the command.
+pub fn run(args: Args) -> Result<(), CliError> {
+    let trust = TrustArg::load(&args.trust)?;
+    let mut options = VerifyOptions {
+        extract_to: args.extract.clone(),
+        ..VerifyOptions::default()
+    };
+    if let Some(t) = args.threads {
+        options.threads = t.max(1);
+    }
+    let size = std::fs::metadata(&args.bundle)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let progress = Progress::bytes(size, "verifying", args.quiet || args.json);
+    options.progress = progress.callback();
+    let result = bundle::verify(&args.bundle, trust.policy(), &options);
+    progress.finish();
+    let out = Output { json: args.json };
+    match result {
+        Ok(verified) => {
+            let m = verified.manifest();
+            let report = Report {
+                verified: true,
+                bundle: &args.bundle,
+                name: Some(&m.name),
+                version: Some(&m.version),
+                created: Some(&m.created),
+                signers: verified.signers().iter().map(ToString::to_string).collect(),
+                files: m.files.len(),
+                bytes: m.total_size(),
+                extracted_to: args.extract.as_deref(),
+                problems: Vec::new(),
+            };
+            if out.json {
+                return out.print_json(&report);
+            }
+            if !args.quiet {
+                println!(
+                    "verified {} {} ({} files, {} bytes) signed by {}",
+                    m.name,
+                    m.version,
+                    report.files,
+                    report.bytes,
+                    report.signers.join(", ")
+                );
+                if let Some(dir) = &args.extract {
+                    println!("extracted to {}", dir.display());
+                }
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let (exit, problems) = match &err {
+                VerifyError::Rejected(problems) => (
+                    Exit::Rejected,
+                    problems
+                        .iter()
+                        .map(|p| ProblemReport {
+                            code: p.code(),
+                            message: p.to_string(),
+                        })
+                        .collect(),
+                ),
+                VerifyError::DestinationNotEmpty(_) => (
+                    Exit::Usage,
+                    vec![ProblemReport {
+                        code: "destination-not-empty",
+                        message: err.to_string(),
+                    }],
+                ),
+                other => (
+                    Exit::Failure,
+                    vec![ProblemReport {
+                        code: "io",
+                        message: other.to_string(),
+                    }],
+                ),
+            };
+            if out.json {
+                let report = Report {
+                    verified: false,
+                    bundle: &args.bundle,
+                    name: None,
+                    version: None,
+                    created: None,
+                    signers: Vec::new(),
+                    files: 0,
+                    bytes: 0,
+                    extracted_to: None,
+                    problems,
+                };
+                out.print_json(&report)?;
+                let mut e = CliError::new(exit, "");
+                e.quiet = true;
+                return Err(e);
+            }
+            let mut e = CliError::new(exit, format!("{} does not verify", args.bundle.display()));
+            e.lines.extend(problems.into_iter().map(|p| p.message));
+            if exit == Exit::Rejected {
+                e = e
+                    .hint("do not deploy this bundle; it is not exactly what a trusted key signed");
+            }
+            Err(e)
+        }
+    }
 }

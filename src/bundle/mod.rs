@@ -1,0 +1,28 @@
+//! Signed bundles: one zip file holding the model files under `files/`, the manifest
+//! (`manifest.json`) that lists every file's path, size and digest with the signed
+//! metadata, and the signatures over the manifest (`signatures.json`).
+//!
+//! [`sign()`] writes a bundle; [`verify()`] checks one and returns a [`VerifiedBundle`], the
+//! only way to read members. The container rules are in [`zip`]; the normative
+//! description is `docs/format.md`.
+
+mod collect;
+mod extract;
+mod sign;
+pub mod source;
+mod verify;
+pub mod zip;
+
+pub use collect::{CollectError, CollectOptions, InputFile};
+pub use sign::{SignError, SignOptions, SignSummary, add_signature, sign};
+pub use verify::{
+    MemberReader, Problem, TrustPolicy, TrustedKeys, UnverifiedBundle, VerifiedBundle, VerifyError,
+    VerifyOptions, read_unverified, verify,
+};
+
+/// Name of the manifest member.
+pub const MANIFEST_NAME: &str = "manifest.json";
+/// Name of the signatures member.
+pub const SIGNATURES_NAME: &str = "signatures.json";
+/// Prefix of every model file's member name.
+pub const FILES_PREFIX: &str = "files/";
