@@ -2,12 +2,15 @@
 //! module and calls one library function; this module only wires them together.
 
 mod exit;
+mod import;
 mod inspect;
+mod inspect_model;
 mod keygen;
 mod output;
 mod progress;
 mod sign;
 mod trust;
+mod units;
 mod verify;
 
 use std::process::ExitCode;
@@ -36,6 +39,7 @@ pub enum Command {
     Sign(sign::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Import(import::Args),
 }
 
 /// Parse the command line, run the command and map the outcome to an exit code.
@@ -46,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Import(args) => import::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

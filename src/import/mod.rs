@@ -5,9 +5,11 @@
 //! - [`policy`]: the host's own refusal rules for referenced globals;
 //! - [`assemble`]: contiguous little-endian bytes from any validated view, bounded memory;
 //! - [`pipeline`]: [`import`] and [`inspect_model`];
+//! - [`bundle`]: importing into a signed bundle with an import record;
 //! - [`report`]: the [`Report`] on a model; [`error`]: [`ImportError`].
 
 pub mod assemble;
+pub mod bundle;
 pub mod descriptor;
 pub mod error;
 pub mod options;
