@@ -9,7 +9,7 @@
 //! - `__test_deep_calls`: recurse without bound through a function pointer, with frames
 //!   only on the wasm call stack (the engine's `max_wasm_stack`);
 //! - `__test_echo`: the input is JSON `{"open": [names], "output": [bytes], "result":
-//!   LoadResult}`: open each external name (outcomes go to `warnings`), append `output`
+//!   LoadResult, "pad": string}`: open each external name (outcomes go to `warnings`), append `output`
 //!   to the output buffer, and return `result` as is.
 
 use std::hint::black_box;
@@ -31,6 +31,10 @@ struct Echo {
     #[serde(default)]
     output: Vec<u8>,
     result: LoadResult,
+    /// Ignored: lets tests place known bytes in the input (source 0).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pad: String,
 }
 
 /// Run the hook named by `options.format`, or `None` if it is not a test id.
