@@ -328,3 +328,122 @@ fn advance(index: &mut [u64], shape: &[u64]) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write as _;
+
+    use super::super::descriptor::{RawSource, RawStorage, RawTensor};
+    use super::super::validate::{SourceLengths, validate_tensor};
+    use super::*;
+
+    /// Reference: element bytes of a strided view, contiguous, little-endian.
+    fn reference(
+        data: &[u8],
+        isz: usize,
+        shape: &[u64],
+        strides: &[u64],
+        offset: u64,
+        big: bool,
+    ) -> Vec<u8> {
+        let n: u64 = shape.iter().product();
+        let mut out = Vec::new();
+        let mut idx = vec![0u64; shape.len()];
+        for _ in 0..n {
+            let e = offset + idx.iter().zip(strides).map(|(i, s)| i * s).sum::<u64>();
+            let mut el = data[e as usize * isz..(e as usize + 1) * isz].to_vec();
+            if big {
+                el.reverse();
+            }
+            out.extend(el);
+            advance(&mut idx, shape);
+        }
+        out
+    }
+
+    fn check(
+        shape: &[u64],
+        strides: &[u64],
+        offset: u64,
+        dtype: &str,
+        big: bool,
+        limits: Thresholds,
+    ) {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let raw = RawTensor {
+            name: "t".into(),
+            dtype: dtype.into(),
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            offset,
+            byte_order: if big { "big" } else { "little" }.into(),
+            storage: RawStorage {
+                source: RawSource::Input,
+                offset: 0,
+                length: data.len() as u64,
+            },
+            extra: BTreeMap::new(),
+        };
+        let lengths = SourceLengths {
+            input: data.len() as u64,
+            ..SourceLengths::default()
+        };
+        let t = validate_tensor(raw, &lengths).unwrap();
+        let mut out = Vec::new();
+        write_tensor_with(&t, &file, &mut out, limits).unwrap();
+        let isz = t.dtype().size() as usize;
+        let expected = reference(&data, isz, shape, strides, offset, big);
+        assert_eq!(out.len() as u64, t.nbytes());
+        assert!(
+            out == expected,
+            "{shape:?} {strides:?} {dtype} big={big} {limits:?}"
+        );
+    }
+
+    #[test]
+    fn every_path_matches_the_reference() {
+        let tiny = Thresholds {
+            span_in_memory: 64,
+            tile_bytes: 256,
+            segment_bytes: 16,
+        };
+        let no_segments = Thresholds {
+            segment_bytes: 1,
+            ..tiny
+        };
+        for limits in [THRESHOLDS, tiny, no_segments] {
+            for big in [false, true] {
+                for dtype in ["U8", "I16", "F32", "F64"] {
+                    // Contiguous.
+                    check(&[3, 5], &[5, 1], 2, dtype, big, limits);
+                    // Fortran order (tile path when large).
+                    check(&[30, 20], &[1, 30], 1, dtype, big, limits);
+                    // Three dims, permuted.
+                    check(&[4, 6, 5], &[1, 20, 4], 0, dtype, big, limits);
+                    check(&[4, 6, 5], &[30, 1, 6], 3, dtype, big, limits);
+                    // Sliced (every third element of each padded row).
+                    check(&[7, 9], &[40, 3], 0, dtype, big, limits);
+                    // 1-D with a stride.
+                    check(&[50], &[7], 5, dtype, big, limits);
+                    // Broadcast.
+                    check(&[6, 4], &[0, 1], 0, dtype, big, limits);
+                    check(&[6, 4], &[1, 0], 0, dtype, big, limits);
+                    // Scalar and size-1 dims.
+                    check(&[], &[], 9, dtype, big, limits);
+                    check(&[1, 5, 1], &[99, 2, 77], 0, dtype, big, limits);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_source_is_an_error_not_a_short_tensor() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[1, 2, 3]).unwrap();
+        let mut out = Vec::new();
+        assert!(copy_range(&file, 0, 8, &mut out).is_err());
+    }
+}

@@ -507,3 +507,278 @@ fn validate_metadata(
     }
     Ok(raw)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::descriptor::{RawStorage, RawTensor};
+    use super::*;
+
+    const LIMITS: ValidationLimits = ValidationLimits {
+        max_tensors: 10,
+        max_output: 1 << 20,
+    };
+
+    fn lengths() -> SourceLengths {
+        SourceLengths {
+            input: 1000,
+            output: 100,
+            external: vec![50],
+        }
+    }
+
+    fn raw(name: &str, shape: &[u64], strides: &[u64]) -> RawTensor {
+        RawTensor {
+            name: name.into(),
+            dtype: "F32".into(),
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            offset: 0,
+            byte_order: "little".into(),
+            storage: RawStorage {
+                source: RawSource::Input,
+                offset: 0,
+                length: 400,
+            },
+            extra: BTreeMap::new(),
+        }
+    }
+
+    fn outcome(tensors: Vec<RawTensor>) -> RawOutcome {
+        RawOutcome {
+            format: Some("npy".into()),
+            tensors,
+            ..RawOutcome::default()
+        }
+    }
+
+    fn run(tensors: Vec<RawTensor>) -> Result<ValidatedModel, ImportError> {
+        validate(outcome(tensors), &lengths(), LIMITS, false)
+    }
+
+    fn field_of(r: Result<ValidatedModel, ImportError>) -> &'static str {
+        match r {
+            Err(ImportError::InvalidDescriptor { field, .. }) => field,
+            other => panic!("expected an invalid descriptor, got {other:?}"),
+        }
+    }
+
+    fn is_limit(r: Result<ValidatedModel, ImportError>) -> String {
+        match r {
+            Err(ImportError::Limit { message }) => message,
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_result_passes_and_is_sorted() {
+        let m = run(vec![raw("b", &[10, 10], &[10, 1]), raw("a", &[2], &[1])]).unwrap();
+        assert_eq!(m.tensors[0].name(), "a");
+        assert_eq!(m.tensors[1].nbytes(), 400);
+        assert_eq!(m.total_bytes, 408);
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        assert_eq!(
+            field_of(run(vec![raw("a", &[1], &[1]), raw("a", &[2], &[1])])),
+            "name"
+        );
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for name in [
+            "",
+            "a\u{0}b",
+            "tab\there",
+            "esc\u{1b}[0m",
+            "del\u{7f}",
+            "c1\u{85}",
+            METADATA_KEY,
+        ] {
+            assert_eq!(
+                field_of(run(vec![raw(name, &[1], &[1])])),
+                "name",
+                "{name:?}"
+            );
+        }
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        assert_eq!(field_of(run(vec![raw(&long, &[1], &[1])])), "name");
+        assert!(run(vec![raw(&"n".repeat(MAX_NAME_BYTES), &[1], &[1])]).is_ok());
+        // Names that are not UTF-8 never get past the JSON parser.
+        let bad_utf8 = b"{\"format\":\"npy\",\"tensors\":[{\"name\":\"\xff\"}]}";
+        assert!(serde_json::from_slice::<RawOutcome>(bad_utf8).is_err());
+    }
+
+    #[test]
+    fn huge_dimensions_overflow_cleanly() {
+        assert_eq!(
+            field_of(run(vec![raw("a", &[1 << 62, 1 << 62], &[0, 0])])),
+            "shape"
+        );
+        // numel fits but the byte count does not.
+        assert_eq!(field_of(run(vec![raw("a", &[1 << 62], &[0])])), "shape");
+        // The extent overflows.
+        assert_eq!(
+            field_of(run(vec![raw("a", &[3, 2], &[u64::MAX / 2, 1])])),
+            "strides"
+        );
+        let mut t = raw("a", &[2], &[1]);
+        t.offset = u64::MAX;
+        assert_eq!(field_of(run(vec![t])), "offset");
+    }
+
+    #[test]
+    fn stride_zero_blow_up_counts_in_full() {
+        // 1 element of storage, 2^30 elements written: 4 GiB > 1 MiB limit.
+        let t = raw("bomb", &[1 << 15, 1 << 15], &[0, 0]);
+        let message = is_limit(run(vec![t]));
+        assert!(message.contains("bomb"), "{message}");
+        // Within the limit it is accepted (and written in full).
+        let m = run(vec![raw("ok", &[16, 16], &[0, 0])]).unwrap();
+        assert_eq!(m.total_bytes, 16 * 16 * 4);
+    }
+
+    #[test]
+    fn total_output_is_limited() {
+        let t = |n: &str| raw(n, &[100], &[1]);
+        let mut tensors: Vec<RawTensor> = (0..3).map(|i| t(&format!("t{i}"))).collect();
+        assert!(run(tensors.clone()).is_ok());
+        let limits = ValidationLimits {
+            max_tensors: 10,
+            max_output: 1199,
+        };
+        assert!(validate(outcome(tensors.clone()), &lengths(), limits, false).is_err());
+        tensors.pop();
+        assert!(validate(outcome(tensors), &lengths(), limits, false).is_ok());
+    }
+
+    #[test]
+    fn extent_past_storage_is_refused() {
+        // [10, 10] needs 400 bytes; one more row does not fit.
+        assert_eq!(
+            field_of(run(vec![raw("a", &[11, 10], &[10, 1])])),
+            "strides"
+        );
+        // A transposed view reaches exactly the last element.
+        assert!(run(vec![raw("t", &[10, 10], &[1, 10])]).is_ok());
+        let mut t = raw("off", &[10, 10], &[10, 1]);
+        t.offset = 1;
+        assert_eq!(field_of(run(vec![t])), "strides");
+        // An empty view may not point past its storage either.
+        let mut e = raw("e", &[0], &[1]);
+        e.offset = 101;
+        assert_eq!(field_of(run(vec![e])), "offset");
+    }
+
+    #[test]
+    fn storage_past_source_is_refused() {
+        let mut t = raw("a", &[1], &[1]);
+        t.storage.offset = 601;
+        assert_eq!(field_of(run(vec![t.clone()])), "storage");
+        t.storage.offset = 600;
+        assert!(run(vec![t.clone()]).is_ok());
+        t.storage = RawStorage {
+            source: RawSource::Output,
+            offset: 0,
+            length: 101,
+        };
+        assert_eq!(field_of(run(vec![t.clone()])), "storage");
+        t.storage = RawStorage {
+            source: RawSource::External(1),
+            offset: 0,
+            length: 51,
+        };
+        assert_eq!(field_of(run(vec![t.clone()])), "storage");
+        t.storage.source = RawSource::External(2);
+        t.storage.length = 4;
+        assert_eq!(field_of(run(vec![t.clone()])), "storage");
+        t.storage.source = RawSource::External(0);
+        assert_eq!(field_of(run(vec![t.clone()])), "storage");
+        t.storage = RawStorage {
+            source: RawSource::Input,
+            offset: u64::MAX,
+            length: 2,
+        };
+        assert_eq!(field_of(run(vec![t])), "storage");
+    }
+
+    #[test]
+    fn shape_rules() {
+        assert_eq!(field_of(run(vec![raw("a", &[1; 17], &[1; 17])])), "shape");
+        assert!(run(vec![raw("a", &[1; 16], &[1; 16])]).is_ok());
+        assert_eq!(field_of(run(vec![raw("a", &[2, 2], &[2])])), "strides");
+        let mut t = raw("a", &[1], &[1]);
+        t.dtype = "f32".into();
+        assert_eq!(field_of(run(vec![t])), "dtype");
+        let mut t = raw("a", &[1], &[1]);
+        t.byte_order = "middle".into();
+        assert_eq!(field_of(run(vec![t])), "byte_order");
+    }
+
+    #[test]
+    fn too_many_tensors() {
+        let tensors: Vec<RawTensor> = (0..11).map(|i| raw(&format!("t{i}"), &[1], &[1])).collect();
+        assert!(is_limit(run(tensors)).contains("11 tensors"));
+    }
+
+    #[test]
+    fn metadata_and_extras_are_bounded() {
+        let mut o = outcome(vec![raw("a", &[1], &[1])]);
+        o.metadata
+            .insert("k".into(), "v".repeat(MAX_METADATA_VALUE + 1));
+        assert!(validate(o, &lengths(), LIMITS, false).is_err());
+        let mut o = outcome(vec![raw("a", &[1], &[1])]);
+        o.metadata.insert("bad\nkey".into(), "v".into());
+        assert!(validate(o, &lengths(), LIMITS, false).is_err());
+        let mut o = outcome(vec![raw("a", &[1], &[1])]);
+        for i in 0..=MAX_METADATA_ENTRIES {
+            o.metadata.insert(format!("k{i}"), String::new());
+        }
+        assert!(validate(o, &lengths(), LIMITS, false).is_err());
+        // An extra colliding with a metadata key.
+        let mut t = raw("a", &[1], &[1]);
+        t.extra.insert("kind".into(), "x".into());
+        let mut o = outcome(vec![t]);
+        o.metadata.insert("a.kind".into(), "y".into());
+        let m = validate(o, &lengths(), LIMITS, false).unwrap();
+        assert!(m.header_metadata().is_err());
+    }
+
+    #[test]
+    fn formats_globals_and_loader_errors() {
+        let mut o = outcome(vec![]);
+        o.format = Some("exe".into());
+        assert!(validate(o, &lengths(), LIMITS, false).is_err());
+        let mut o = outcome(vec![]);
+        o.format = Some("__test_echo".into());
+        assert!(validate(o, &lengths(), LIMITS, false).is_err());
+        let mut o = outcome(vec![]);
+        o.format = Some("__test_echo".into());
+        assert!(validate(o, &lengths(), LIMITS, true).is_ok());
+        let mut o = outcome(vec![]);
+        o.globals = vec![RawGlobal {
+            name: "os.system".into(),
+            risk: "harmless".into(),
+        }];
+        assert!(validate(o, &lengths(), LIMITS, false).is_err());
+        let e = loader_error(RawError {
+            kind: "refused".into(),
+            message: "pickle calls os.system\u{1b}[2J".into(),
+            format: Some("pickle".into()),
+            globals: vec![RawGlobal {
+                name: "os.system".into(),
+                risk: "code-execution".into(),
+            }],
+        });
+        match e {
+            ImportError::Refused {
+                message, globals, ..
+            } => {
+                assert!(!message.contains('\u{1b}'));
+                assert_eq!(globals[0].risk, Risk::CodeExecution);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
