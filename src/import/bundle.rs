@@ -12,7 +12,7 @@ use crate::keys::SecretKey;
 
 use super::error::ImportError;
 use super::options::{ImportOptions, LoaderLimits};
-use super::pipeline::{ImportOutcome, import};
+use super::pipeline::{ImportOutcome, import, import_with_test_hook};
 use super::report::Report;
 
 /// Name of the safetensors file inside the bundle.
@@ -132,7 +132,35 @@ pub fn import_to_bundle(
     out: &Path,
     options: &ImportOptions,
     key: &SecretKey,
+    sign_options: SignOptions,
+) -> Result<(ImportOutcome, SignSummary), ImportError> {
+    bundle_with(src, out, options, key, sign_options, |model| {
+        import(src, model, options)
+    })
+}
+
+/// Test-only: [`import_to_bundle`] through a `__test_*` hook of the guest.
+#[doc(hidden)]
+pub fn import_to_bundle_with_test_hook(
+    src: &Path,
+    out: &Path,
+    options: &ImportOptions,
+    key: &SecretKey,
+    sign_options: SignOptions,
+    hook: &str,
+) -> Result<(ImportOutcome, SignSummary), ImportError> {
+    bundle_with(src, out, options, key, sign_options, |model| {
+        import_with_test_hook(src, model, options, hook)
+    })
+}
+
+fn bundle_with(
+    src: &Path,
+    out: &Path,
+    options: &ImportOptions,
+    key: &SecretKey,
     mut sign_options: SignOptions,
+    import_to: impl FnOnce(&Path) -> Result<ImportOutcome, ImportError>,
 ) -> Result<(ImportOutcome, SignSummary), ImportError> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -151,7 +179,7 @@ pub fn import_to_bundle(
         .tempdir_in(&dir)
         .map_err(io("creating a staging directory in", &dir))?;
     let model = staging.path().join(MODEL_FILE);
-    let outcome = import(src, &model, options)?;
+    let outcome = import_to(&model)?;
     let record = ImportRecord::new(src, options, &outcome);
     let record_path = staging.path().join(RECORD_FILE);
     let json = serde_json::to_vec_pretty(&record)
