@@ -134,3 +134,25 @@ fn test_hooks_cannot_be_selected_by_users() {
     assert!(matches!(err, ImportError::UnknownFormat(_)), "{err:?}");
     assert!(!out.exists());
 }
+
+#[test]
+fn per_import_overhead_is_small() {
+    let compiled = modelseal::sandbox::engine::compiled().expect("module compiles");
+    eprintln!(
+        "module: {} bytes, compiled in {:?}",
+        modelseal::sandbox::engine::LOADER_WASM.len(),
+        compiled.compile_time
+    );
+    let (_dir, path) = input();
+    let options = ImportOptions::default();
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        // An input no loader recognises: instantiate, parse options, answer, tear down.
+        let err = modelseal::import::inspect_model(&path, &options).unwrap_err();
+        assert!(!matches!(err, ImportError::Sandbox(_)), "{err:?}");
+        best = best.min(started.elapsed());
+    }
+    eprintln!("per-import overhead (instantiate + run on a tiny file): {best:?}");
+    assert!(best < Duration::from_millis(500), "{best:?}");
+}

@@ -1,0 +1,102 @@
+//! The `modelseal import` command line: documented limits, exit codes, no output on failure.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn modelseal(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modelseal"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_documents_every_limit_and_its_default() {
+    let out = modelseal(&["import", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for needle in [
+        "--max-memory",
+        "[default: 1GiB]",
+        "--timeout",
+        "[default: 60s]",
+        "--max-output",
+        "[default: 16GiB]",
+        "--max-tensors",
+        "[default: 100000]",
+        "--allow-unknown-classes",
+        "--key",
+        "Exit codes",
+        "loader result 64 MiB",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+    }
+}
+
+fn scratch() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("mystery.bin");
+    std::fs::write(&src, b"\x00\x01 not any model format \xff").unwrap();
+    let s = src.to_string_lossy().into_owned();
+    (dir, s)
+}
+
+fn only_input_left(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["mystery.bin".to_string()], "left behind: {left:?}");
+}
+
+#[test]
+fn unrecognised_input_fails_with_exit_3_and_no_output() {
+    let (dir, src) = scratch();
+    let out_path = dir.path().join("out.safetensors");
+    let out = modelseal(&["import", &src, "--out", out_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("mystery.bin"), "{}", text(&out.stderr));
+    only_input_left(dir.path());
+}
+
+#[test]
+fn json_errors_go_to_stdout() {
+    let (dir, src) = scratch();
+    let out_path = dir.path().join("out.safetensors");
+    let out = modelseal(&["import", &src, "--out", out_path.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"]["class"].is_string(), "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+    only_input_left(dir.path());
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let (dir, src) = scratch();
+    let zip = dir.path().join("out.zip");
+    let out = modelseal(&["import", &src, "--out", zip.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--key"));
+    let st = dir.path().join("out.safetensors");
+    let out = modelseal(&["import", &src, "--out", st.to_str().unwrap(), "--max-memory", "1 parsec"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = modelseal(&["import", &src, "--out", st.to_str().unwrap(), "--format", "__test_spin"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("unknown format"), "{}", text(&out.stderr));
+    only_input_left(dir.path());
+}
+
+#[test]
+fn missing_input_is_an_operational_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("out.safetensors");
+    let out = modelseal(&["import", "/nonexistent/model.pt", "--out", st.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("reading /nonexistent/model.pt"), "{}", text(&out.stderr));
+    assert!(!st.exists());
+}
