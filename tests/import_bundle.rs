@@ -44,8 +44,14 @@ fn imported_bundle_verifies_and_records_the_import() {
     let model = verified.read(MODEL_FILE).unwrap();
     let record: serde_json::Value =
         serde_json::from_slice(&verified.read(RECORD_FILE).unwrap()).unwrap();
-    assert_eq!(record["source_sha256"], sha256(&std::fs::read(&src).unwrap()));
-    assert_eq!(record["loader_sha256"], modelseal::sandbox::loader_module_sha256());
+    assert_eq!(
+        record["source_sha256"],
+        sha256(&std::fs::read(&src).unwrap())
+    );
+    assert_eq!(
+        record["loader_sha256"],
+        modelseal::sandbox::loader_module_sha256()
+    );
     assert_eq!(record["format"], "npy");
     assert_eq!(record["limits"]["max_memory"], 1u64 << 30);
     assert_eq!(record["report"]["tensors"][0]["name"], "w");
@@ -60,5 +66,8 @@ fn imported_bundle_verifies_and_records_the_import() {
     }
     // No staging directory left behind.
     let left = files_in(dir.path());
-    assert_eq!(left, vec!["member.safetensors", "model.echo", "out.zip", "w.bin"]);
+    assert_eq!(
+        left,
+        vec!["member.safetensors", "model.echo", "out.zip", "w.bin"]
+    );
 }

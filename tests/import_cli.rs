@@ -50,7 +50,11 @@ fn only_input_left(dir: &Path) {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, vec!["mystery.bin".to_string()], "left behind: {left:?}");
+    assert_eq!(
+        left,
+        vec!["mystery.bin".to_string()],
+        "left behind: {left:?}"
+    );
 }
 
 #[test]
@@ -59,7 +63,11 @@ fn unrecognised_input_fails_with_exit_3_and_no_output() {
     let out_path = dir.path().join("out.safetensors");
     let out = modelseal(&["import", &src, "--out", out_path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("mystery.bin"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("mystery.bin"),
+        "{}",
+        text(&out.stderr)
+    );
     only_input_left(dir.path());
 }
 
@@ -67,7 +75,13 @@ fn unrecognised_input_fails_with_exit_3_and_no_output() {
 fn json_errors_go_to_stdout() {
     let (dir, src) = scratch();
     let out_path = dir.path().join("out.safetensors");
-    let out = modelseal(&["import", &src, "--out", out_path.to_str().unwrap(), "--json"]);
+    let out = modelseal(&[
+        "import",
+        &src,
+        "--out",
+        out_path.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["error"]["class"].is_string(), "{v}");
@@ -83,11 +97,29 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--key"));
     let st = dir.path().join("out.safetensors");
-    let out = modelseal(&["import", &src, "--out", st.to_str().unwrap(), "--max-memory", "1 parsec"]);
+    let out = modelseal(&[
+        "import",
+        &src,
+        "--out",
+        st.to_str().unwrap(),
+        "--max-memory",
+        "1 parsec",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = modelseal(&["import", &src, "--out", st.to_str().unwrap(), "--format", "__test_spin"]);
+    let out = modelseal(&[
+        "import",
+        &src,
+        "--out",
+        st.to_str().unwrap(),
+        "--format",
+        "__test_spin",
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("unknown format"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown format"),
+        "{}",
+        text(&out.stderr)
+    );
     only_input_left(dir.path());
 }
 
@@ -95,8 +127,17 @@ fn bad_arguments_are_usage_errors() {
 fn missing_input_is_an_operational_error() {
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("out.safetensors");
-    let out = modelseal(&["import", "/nonexistent/model.pt", "--out", st.to_str().unwrap()]);
+    let out = modelseal(&[
+        "import",
+        "/nonexistent/model.pt",
+        "--out",
+        st.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("reading /nonexistent/model.pt"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("reading /nonexistent/model.pt"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!st.exists());
 }

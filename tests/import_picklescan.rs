@@ -30,7 +30,11 @@ const IMPORTED: &[&str] = &[
     "data2/int_arrays.npz",
     "data2/int_arrays_compressed.npz",
 ];
-const NO_TENSORS: &[&str] = &["data/benign0_v0.pkl", "data/benign0_v3.pkl", "data/benign0_v4.pkl"];
+const NO_TENSORS: &[&str] = &[
+    "data/benign0_v0.pkl",
+    "data/benign0_v3.pkl",
+    "data/benign0_v4.pkl",
+];
 const NOT_MODELS: &[&str] = &[
     "data/benign_password_protected.zip",
     "data/not_a_pickle.bin",
@@ -71,10 +75,19 @@ fn malicious_files_never_produce_output() {
     let out_dir = tempfile::tempdir().unwrap();
     let files = malicious(&root);
     assert!(files.len() > 60, "corpus looks incomplete: {}", files.len());
-    for rel in files.iter().chain(NOT_MODELS.iter().map(|s| s.to_string()).collect::<Vec<_>>().iter()) {
+    for rel in files.iter().chain(
+        NOT_MODELS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .iter(),
+    ) {
         let result = try_import(&root, rel, out_dir.path());
         assert!(result.is_err(), "{rel} was imported");
-        assert!(files_in(out_dir.path()).is_empty(), "{rel} left output behind");
+        assert!(
+            files_in(out_dir.path()).is_empty(),
+            "{rel} left output behind"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::confine::{OpenRefusal, open_confined};
@@ -57,7 +58,13 @@ impl Sources {
 
     /// Open the input file `path` and its directory.
     pub fn open_input(path: &Path, max_external: u32) -> io::Result<Sources> {
-        let input = SourceFile::new(File::open(path)?, String::new())?;
+        // O_NONBLOCK: a FIFO given as input must not block the open; it is refused as
+        // "not a regular file" just after.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)?;
+        let input = SourceFile::new(file, String::new())?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
