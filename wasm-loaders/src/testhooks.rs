@@ -1,18 +1,13 @@
-//! Test-only behaviours selected by reserved format ids (`__test_*`), so that the host's
-//! limits and ABI handling can be tested through the real module. The host never lets a
-//! user pick these ids; format detection never produces them.
+//! More test-only pseudo-formats (besides those of `test_hooks`), for the host's tests of
+//! its ABI handling and the wasm stack limit. The host never lets a user pick these ids;
+//! format detection never produces them.
 //!
-//! - `__test_spin`: loop forever (time limit);
-//! - `__test_alloc`: allocate until the memory limit stops it;
-//! - `__test_panic`: panic with "test panic";
-//! - `__test_deep`: recurse without bound, with frames on the shadow stack in linear memory;
 //! - `__test_deep_calls`: recurse without bound through a function pointer, with frames
 //!   only on the wasm call stack (the engine's `max_wasm_stack`);
 //! - `__test_echo`: the input is JSON `{"open": [names], "output": [bytes], "result":
 //!   LoadResult, "pad": string}`: open each external name (outcomes go to `warnings`), append `output`
 //!   to the output buffer, and return `result` as is.
 
-use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde::Deserialize;
@@ -41,44 +36,13 @@ struct Echo {
 pub fn run(host: &mut dyn Host, options: &Options) -> Option<Result<LoadResult, LoadError>> {
     let hook = options.format.strip_prefix(PREFIX)?;
     Some(match hook {
-        "spin" => spin(),
-        "alloc" => alloc(),
-        "panic" => panic!("test panic"),
-        "deep" => Ok(LoadResult {
-            format: format!("{}", deep(0)),
-            ..LoadResult::default()
-        }),
         "deep_calls" => Ok(LoadResult {
             format: format!("{}", recurse(0)),
             ..LoadResult::default()
         }),
         "echo" => echo(host),
-        other => Err(LoadError::unsupported(format!("no test hook {other:?}"))),
+        _ => return None,
     })
-}
-
-fn spin() -> Result<LoadResult, LoadError> {
-    let mut n: u64 = 0;
-    loop {
-        n = black_box(n.wrapping_add(1));
-    }
-}
-
-fn alloc() -> Result<LoadResult, LoadError> {
-    let mut blocks: Vec<Vec<u8>> = Vec::new();
-    loop {
-        let mut block = vec![0u8; 1 << 20];
-        block[0] = 1;
-        blocks.push(black_box(block));
-    }
-}
-
-#[inline(never)]
-fn deep(n: u64) -> u64 {
-    if black_box(n) == u64::MAX {
-        return 0;
-    }
-    black_box(deep(n + 1)).wrapping_add(1)
 }
 
 /// Depth at which `recurse` stops (never reached: the stack limit hits first). An atomic so
