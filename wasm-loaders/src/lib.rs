@@ -12,7 +12,10 @@ mod abi;
 pub mod decompress;
 pub mod detect;
 pub mod host;
+pub mod joblib;
 pub mod numpy;
+pub mod pickle;
+pub mod pytorch;
 pub mod result;
 pub mod safetensors;
 pub mod test_hooks;
@@ -56,11 +59,11 @@ fn run_loader(
         Format::Safetensors => safetensors::load(host, options),
         // Loaders built on other branches: replace each line by the module's `load` call
         // when merging it.
-        Format::Pickle => Err(not_built_yet(format)),
-        Format::PytorchZip => Err(not_built_yet(format)),
-        Format::PytorchLegacy => Err(not_built_yet(format)),
-        Format::PytorchTar => Err(not_built_yet(format)),
-        Format::Joblib => Err(not_built_yet(format)),
+        Format::Pickle => pickle::load(host, options),
+        Format::PytorchZip => pytorch::zip::load(host, options),
+        Format::PytorchLegacy => pytorch::legacy::load(host, options),
+        Format::PytorchTar => pytorch::tar::load(host, options),
+        Format::Joblib => joblib::load(host, options),
         Format::Keras => Err(not_built_yet(format)),
         Format::KerasH5 => Err(not_built_yet(format)),
         Format::Hdf5 => Err(not_built_yet(format)),
