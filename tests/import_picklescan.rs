@@ -41,6 +41,18 @@ const NOT_MODELS: &[&str] = &[
     "data/bad_pytorch.pt",
 ];
 
+/// Malicious containers the loaders reject for their structure (a 7z archive, zip header
+/// differentials, unsupported flag bits, a zip with no model in it) rather than for a
+/// global: they fail as malformed/unsupported (exit 3), not as a policy refusal (exit 1).
+/// Still never imported and nothing is written.
+const STRUCTURAL: &[&str] = &[
+    "data/malicious1.7z",
+    "data/malicious1_0x20.zip",
+    "data/malicious1_central_directory.zip",
+    "data/malicious1_wrong_ext.zip",
+    "data2/malicious1_crc.zip",
+];
+
 fn all_files(root: &Path) -> Vec<String> {
     let mut v = Vec::new();
     for sub in ["data", "data2"] {
@@ -91,10 +103,10 @@ fn malicious_files_never_produce_output() {
     }
 }
 
-/// The full expectations of the corpus README. Needs the pickle/PyTorch/zip/npy loaders
-/// (branches guest-pickle and guest-containers); run with `--ignored` once they are merged.
+/// The expectations of the corpus README: refusals by policy (exit 1) for malicious files
+/// except the [`STRUCTURAL`] ones, "no tensors" for the benign pickles, imports for the
+/// benign models.
 #[test]
-#[ignore = "needs the guest loaders (guest-pickle, guest-containers) merged"]
 fn corpus_expectations() {
     let Some(root) = corpus() else { return };
     let out_dir = tempfile::tempdir().unwrap();
@@ -102,12 +114,15 @@ fn corpus_expectations() {
     for rel in malicious(&root) {
         match try_import(&root, &rel, out_dir.path()) {
             Err(e) if e.class() == ErrorClass::Refused => {}
+            Err(_) if STRUCTURAL.contains(&rel.as_str()) => {}
             other => wrong.push(format!("{rel}: expected a refusal, got {other:?}")),
         }
     }
     for rel in NO_TENSORS {
+        // The host's own NoTensors, or the loader's message saying so.
         match try_import(&root, rel, out_dir.path()) {
             Err(ImportError::NoTensors { .. }) => {}
+            Err(e) if e.to_string().contains("no tensors found") => {}
             other => wrong.push(format!("{rel}: expected no tensors, got {other:?}")),
         }
     }
