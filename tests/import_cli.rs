@@ -158,28 +158,47 @@ fn corpus_file(rel: &str) -> Option<std::path::PathBuf> {
 
 #[test]
 fn malicious_pickle_exits_1_naming_the_global_and_writes_nothing() {
-    let Some(src) = corpus_file("data/malicious0.pkl") else { return };
+    let Some(src) = corpus_file("data/malicious0.pkl") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("out.safetensors");
-    let out = modelseal(&["import", src.to_str().unwrap(), "--out", st.to_str().unwrap()]);
+    let out = modelseal(&[
+        "import",
+        src.to_str().unwrap(),
+        "--out",
+        st.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(err.contains("refused"), "{err}");
-    assert!(err.contains("code-execution") || err.contains("system") || err.contains("eval"), "{err}");
+    assert!(
+        err.contains("code-execution") || err.contains("system") || err.contains("eval"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
 fn benign_pytorch_model_imports_with_exit_0() {
-    let Some(src) = corpus_file("data/new_pytorch_model.bin") else { return };
+    let Some(src) = corpus_file("data/new_pytorch_model.bin") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("out.safetensors");
-    let out = modelseal(&["import", src.to_str().unwrap(), "--out", st.to_str().unwrap(), "--json"]);
+    let out = modelseal(&[
+        "import",
+        src.to_str().unwrap(),
+        "--out",
+        st.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["report"]["format"], "pytorch-zip");
     assert!(st.is_file());
     let bytes = std::fs::read(&st).unwrap();
-    let parsed = modelseal::tensor::safetensors::read_header(&bytes[..], bytes.len() as u64).unwrap();
+    let parsed =
+        modelseal::tensor::safetensors::read_header(&bytes[..], bytes.len() as u64).unwrap();
     assert!(!parsed.tensors.is_empty());
 }

@@ -79,6 +79,51 @@ fn try_import(root: &Path, rel: &str, out_dir: &Path) -> Result<PathBuf, ImportE
     import(&root.join(rel), &out, &ImportOptions::default()).map(|o| o.output)
 }
 
+const PY_REFERENCE: &str = r#"
+import hashlib, json, sys
+import numpy as np
+p = sys.argv[1]
+names = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
+         "int16": "I16", "int8": "I8", "uint64": "U64", "uint32": "U32", "uint16": "U16",
+         "uint8": "U8", "bool": "BOOL"}
+if p.endswith(".npy"):
+    items = [np.load(p)]
+elif p.endswith(".npz"):
+    items = list(np.load(p).values())
+else:
+    import torch
+    obj = torch.load(p, weights_only=True, map_location="cpu")
+    items = list(obj.values()) if isinstance(obj, dict) else [obj]
+    items = [t.detach().contiguous().numpy() for t in items]
+out = []
+for a in items:
+    a = np.ascontiguousarray(a)
+    le = a.astype(a.dtype.newbyteorder("<"))
+    out.append([names[str(a.dtype)], list(a.shape), hashlib.sha256(le.tobytes()).hexdigest()])
+print(json.dumps(sorted(out)))
+"#;
+
+/// (dtype, shape, sha256) of every array in `path` as torch/numpy load it, sorted; `None`
+/// if the Python libraries are not available.
+fn reference_values(path: &Path) -> Option<Vec<(String, Vec<u64>, String)>> {
+    let py = import_support::python()?;
+    let out = std::process::Command::new(py)
+        .args(["-c", PY_REFERENCE])
+        .arg(path)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "SKIP reference for {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let v: Vec<(String, Vec<u64>, String)> = serde_json::from_slice(&out.stdout).ok()?;
+    Some(v)
+}
+
 /// Holds whatever the loaders can do: nothing malicious is ever imported, and a failed
 /// import leaves nothing behind.
 #[test]
@@ -141,6 +186,15 @@ fn corpus_expectations() {
                 if let Some((py, _)) = read_with_python(&out) {
                     if py != ours {
                         wrong.push(format!("{rel}: python safetensors disagrees"));
+                    }
+                }
+                if let Some(reference) = reference_values(&root.join(rel)) {
+                    let mut got: Vec<_> = ours.into_values().collect();
+                    got.sort();
+                    if got != reference {
+                        wrong.push(format!(
+                            "{rel}: tensors differ from what torch/numpy load:\n  got {got:?}\n  want {reference:?}"
+                        ));
                     }
                 }
             }

@@ -212,12 +212,9 @@ pub fn report_error(
             },
         });
     }
+    // The message of a refusal already names the offending globals (all of them are in
+    // the JSON output).
     let mut cli = CliError::new(exit, format!("{}: {err}", src.display()));
-    for g in err.globals() {
-        if g.risk != modelseal::import::Risk::Allowed {
-            cli.lines.push(format!("  {} ({})", g.name, g.risk.name()));
-        }
-    }
     let hint = match err {
         ImportError::Sandbox(modelseal::sandbox::SandboxError::MemoryLimit { .. }) => {
             Some(format!(
