@@ -11,8 +11,10 @@
 mod abi;
 pub mod decompress;
 pub mod detect;
+pub mod hdf5;
 pub mod host;
 pub mod joblib;
+pub mod keras;
 pub mod numpy;
 pub mod pickle;
 pub mod pytorch;
@@ -64,9 +66,8 @@ fn run_loader(
         Format::PytorchLegacy => pytorch::legacy::load(host, options),
         Format::PytorchTar => pytorch::tar::load(host, options),
         Format::Joblib => joblib::load(host, options),
-        Format::Keras => Err(not_built_yet(format)),
-        Format::KerasH5 => Err(not_built_yet(format)),
-        Format::Hdf5 => Err(not_built_yet(format)),
+        Format::Keras => keras::load_zip(host, options),
+        Format::KerasH5 | Format::Hdf5 => hdf5::load(host, options),
         Format::Onnx => Err(not_built_yet(format)),
         Format::Gguf => Err(not_built_yet(format)),
     }
