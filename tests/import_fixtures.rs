@@ -47,6 +47,7 @@ fn options_for(entry: &Value) -> ImportOptions {
         match (key.as_str(), value) {
             ("format", Value::String(f)) => options.format = Some(f.clone()),
             ("allow_unknown_classes", Value::Bool(b)) => options.allow_unknown_classes = *b,
+            ("dequantize", Value::Bool(b)) => options.dequantize = *b,
             ("max_decompressed", v) => options.loader.max_decompressed = v.as_u64().unwrap(),
             ("max_depth", v) => options.loader.max_depth = v.as_u64().unwrap(),
             ("max_memo", v) => options.loader.max_memo = v.as_u64().unwrap(),

@@ -55,6 +55,10 @@ pub struct Args {
     /// Import tensors held by objects of unknown (but not dangerous) classes.
     #[arg(long)]
     pub allow_unknown_classes: bool,
+    /// Decode the quantized tensor types modelseal can (GGUF Q8_0, Q4_0) to F32; other
+    /// quantized types are kept as raw blocks (U8, with the ggml type in the metadata).
+    #[arg(long)]
+    pub dequantize: bool,
     /// Sandbox memory limit.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_memory: u64,
@@ -89,6 +93,7 @@ impl Args {
         let mut options = ImportOptions {
             format: self.format.clone(),
             allow_unknown_classes: self.allow_unknown_classes,
+            dequantize: self.dequantize,
             ..ImportOptions::default()
         };
         options.limits.max_memory = self.max_memory;

@@ -60,6 +60,8 @@ pub struct ImportRecord {
     pub loader_sha256: String,
     /// Whether unknown classes were allowed.
     pub allow_unknown_classes: bool,
+    /// Whether quantized types were decoded.
+    pub dequantize: bool,
     /// Limits in force.
     pub limits: RecordedLimits,
     /// The model file in the bundle.
@@ -85,6 +87,7 @@ impl ImportRecord {
             format: report.format.clone(),
             loader_sha256: report.loader_sha256.clone(),
             allow_unknown_classes: options.allow_unknown_classes,
+            dequantize: options.dequantize,
             limits: RecordedLimits {
                 max_memory: l.max_memory,
                 timeout_ms: l.timeout.as_millis(),

@@ -61,6 +61,9 @@ pub struct ImportOptions {
     pub format: Option<String>,
     /// Import tensors held by objects of unknown but not dangerous classes.
     pub allow_unknown_classes: bool,
+    /// Decode the quantized types a loader can (GGUF `Q8_0`, `Q4_0`) to F32 instead of
+    /// keeping their raw blocks.
+    pub dequantize: bool,
     /// Sandbox and output limits.
     pub limits: SandboxLimits,
     /// Parser limits passed to the loaders.
@@ -74,6 +77,7 @@ impl ImportOptions {
             "format": format,
             "file_name": file_name,
             "allow_unknown_classes": self.allow_unknown_classes,
+            "dequantize": self.dequantize,
             "limits": {
                 "max_depth": self.loader.max_depth,
                 "max_memo": self.loader.max_memo,

@@ -11,11 +11,13 @@
 mod abi;
 pub mod decompress;
 pub mod detect;
+pub mod gguf;
 pub mod hdf5;
 pub mod host;
 pub mod joblib;
 pub mod keras;
 pub mod numpy;
+pub mod onnx;
 pub mod pickle;
 pub mod pytorch;
 pub mod result;
@@ -59,8 +61,6 @@ fn run_loader(
         Format::Npy => numpy::npy::load(host, options),
         Format::Npz => numpy::npz::load(host, options),
         Format::Safetensors => safetensors::load(host, options),
-        // Loaders built on other branches: replace each line by the module's `load` call
-        // when merging it.
         Format::Pickle => pickle::load(host, options),
         Format::PytorchZip => pytorch::zip::load(host, options),
         Format::PytorchLegacy => pytorch::legacy::load(host, options),
@@ -68,11 +68,8 @@ fn run_loader(
         Format::Joblib => joblib::load(host, options),
         Format::Keras => keras::load_zip(host, options),
         Format::KerasH5 | Format::Hdf5 => hdf5::load(host, options),
-        Format::Onnx => Err(not_built_yet(format)),
-        Format::Gguf => Err(not_built_yet(format)),
+        Format::Onnx => onnx::load(host, options),
+        Format::Gguf => gguf::load(host, options),
     }
 }
 
-fn not_built_yet(format: Format) -> LoadError {
-    LoadError::unsupported(format!("{} loader not built yet", format.id()))
-}

@@ -275,6 +275,9 @@ pub struct Options {
     pub file_name: String,
     /// Extract tensors from objects of unknown but non-dangerous classes.
     pub allow_unknown_classes: bool,
+    /// Dequantize the quantized tensor types a loader can decode (GGUF: Q8_0, Q4_0) to
+    /// F32 in the output buffer instead of keeping their raw blocks. Off by default.
+    pub dequantize: bool,
     /// Loader-side limits.
     pub limits: Limits,
 }
@@ -285,6 +288,7 @@ impl Default for Options {
             format: "auto".into(),
             file_name: String::new(),
             allow_unknown_classes: false,
+            dequantize: false,
             limits: Limits::default(),
         }
     }
