@@ -72,4 +72,3 @@ fn run_loader(
         Format::Gguf => gguf::load(host, options),
     }
 }
-
