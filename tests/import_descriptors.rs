@@ -46,6 +46,7 @@ impl Case {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per descriptor field, readable at call sites
 fn tensor(
     name: &str,
     dtype: &str,

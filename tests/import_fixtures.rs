@@ -227,13 +227,13 @@ fn check(case: &Case, out_dir: &Path, problems: &mut Vec<String>) {
             },
             Ok(outcome),
         ) => {
-            if let Some(format) = format {
-                if &outcome.report.format != format {
-                    problems.push(format!(
-                        "{name}: format {} != {format}",
-                        outcome.report.format
-                    ));
-                }
+            if let Some(format) = format
+                && &outcome.report.format != format
+            {
+                problems.push(format!(
+                    "{name}: format {} != {format}",
+                    outcome.report.format
+                ));
             }
             let (ours, _) = read_with_modelseal(&out);
             if &ours != want {
@@ -244,14 +244,13 @@ fn check(case: &Case, out_dir: &Path, problems: &mut Vec<String>) {
             let python_ok = ours
                 .values()
                 .all(|(d, _, _)| !matches!(d.as_str(), "BF16" | "F8_E4M3" | "F8_E5M2"));
-            if python_ok {
-                if let Some((py, _)) = read_with_python(&out) {
-                    if &py != want {
-                        problems.push(format!(
-                            "{name}: python reader: {py:?}\n   expected {want:?}"
-                        ));
-                    }
-                }
+            if python_ok
+                && let Some((py, _)) = read_with_python(&out)
+                && &py != want
+            {
+                problems.push(format!(
+                    "{name}: python reader: {py:?}\n   expected {want:?}"
+                ));
             }
             std::fs::remove_file(&out).unwrap();
         }

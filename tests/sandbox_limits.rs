@@ -125,8 +125,10 @@ fn the_store_is_fresh_for_each_input() {
 #[test]
 fn test_hooks_cannot_be_selected_by_users() {
     let (_dir, path) = input();
-    let mut options = ImportOptions::default();
-    options.format = Some("__test_spin".into());
+    let options = ImportOptions {
+        format: Some("__test_spin".into()),
+        ..ImportOptions::default()
+    };
     let err = modelseal::import::inspect_model(&path, &options).unwrap_err();
     assert!(matches!(err, ImportError::UnknownFormat(_)), "{err:?}");
     let out = path.with_extension("safetensors");
