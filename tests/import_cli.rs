@@ -202,3 +202,45 @@ fn benign_pytorch_model_imports_with_exit_0() {
         modelseal::tensor::safetensors::read_header(&bytes[..], bytes.len() as u64).unwrap();
     assert!(!parsed.tensors.is_empty());
 }
+
+#[test]
+fn import_with_key_writes_a_bundle_that_verifies() {
+    let Some(src) = corpus_file("data2/int_array.npy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    let out = modelseal(&["keygen", "--out", key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bundle = dir.path().join("model.zip");
+    let out = modelseal(&[
+        "import",
+        src.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+        "--key",
+        dir.path().join("k.key").to_str().unwrap(),
+        "--version",
+        "1.0",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("signed bundle"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = modelseal(&[
+        "verify",
+        bundle.to_str().unwrap(),
+        "--trust",
+        dir.path().join("k.pub").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Only the keys and the bundle: no staging directory left behind.
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["k.key", "k.pub", "model.zip"]);
+}
