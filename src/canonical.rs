@@ -216,6 +216,30 @@ mod tests {
         assert_eq!(parse_value(&bytes, "doc", 1 << 20).unwrap(), v);
     }
 
+    /// Regression: without serde_json's `float_roundtrip` feature, parsing
+    /// `0.050000000000000044` (what `1.0 - 0.95` prints) gave a float one ulp away, so a
+    /// manifest whose metrics held such a value was signed but then refused as
+    /// non-canonical by every verifier.
+    #[test]
+    fn floats_survive_a_canonical_round_trip() {
+        for x in [
+            1.0 - 0.95,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2.2250738585072014e-308,
+            0.9737,
+        ] {
+            let bytes = to_vec(&serde_json::json!({ "x": x })).unwrap();
+            let back = parse_value(&bytes, "doc", 100).unwrap();
+            assert_eq!(
+                back["x"].as_f64(),
+                Some(x),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+
     #[test]
     fn duplicate_keys_are_refused_even_nested() {
         let err = parse_value(br#"{"a":{"k":1,"k":2}}"#, "doc", 100).unwrap_err();

@@ -55,6 +55,15 @@ impl TempOutput {
     }
 }
 
+/// Reserve disk blocks for `len` bytes at `offset` of a fresh file. Much faster writes on
+/// ext4/xfs than filling a sparse file from several threads; a file system without
+/// `fallocate` is simply not preallocated. The range still reads as zeros.
+pub fn preallocate(file: &File, offset: u64, len: u64) {
+    if len > 0 {
+        let _ = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len);
+    }
+}
+
 /// Write `contents` to `path` atomically with permissions `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let out = TempOutput::new(path)?;

@@ -14,6 +14,8 @@ mod hex;
 pub mod import;
 pub mod keys;
 pub mod manifest;
+pub mod registry;
 pub mod sandbox;
 pub mod signing;
 pub mod tensor;
+pub mod trust;

@@ -326,3 +326,16 @@ fn help_explains_the_commands() {
     let o = modelseal(&["sign"], dir.path());
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_shipped_example_bundle_verifies_against_the_shipped_key() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = modelseal(
+        &["verify", "examples/iris-1.0.0.zip", "--trust", "keys/example.pub", "--json"],
+        root,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["name"], "iris");
+    assert_eq!(v["version"], "1.0.0");
+}

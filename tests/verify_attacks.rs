@@ -480,8 +480,28 @@ fn hidden_bytes_after_the_deflate_stream() {
         .unwrap();
     members[i].data.extend_from_slice(b"smuggled");
     let p = only(c.rejected(&assemble(&members)));
+    let path = &members[i].entry.name[FILES_PREFIX.len()..];
     assert!(
-        matches!(&p, Problem::Corrupt { name, .. } if *name == members[i].entry.name),
+        matches!(&p, Problem::EncodingMismatch(f) if f.as_str() == path),
+        "{p}"
+    );
+}
+
+#[test]
+fn re_encoding_a_member_with_the_same_content_is_refused() {
+    // Same bytes once inflated, same CRC, but not the encoding that was signed.
+    let c = case();
+    let mut members = c.members();
+    let i = c.weights_index();
+    let content = members[i].data.clone();
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &content).unwrap();
+    members[i].data = enc.finish().unwrap();
+    members[i].entry.method = Method::Deflated;
+    members[i].entry.size = content.len() as u64;
+    let p = only(c.rejected(&assemble(&members)));
+    assert!(
+        matches!(&p, Problem::EncodingMismatch(f) if f.as_str() == "weights.bin"),
         "{p}"
     );
 }

@@ -63,6 +63,7 @@ impl Extraction {
             .open(&target)
             .map_err(io_at(&target))?;
         f.set_len(size).map_err(io_at(&target))?;
+        fsutil::preallocate(&f, 0, size);
         Ok(target)
     }
 

@@ -19,10 +19,10 @@ use super::verify::{self, TrustPolicy, VerifyError, VerifyOptions};
 use super::zip::{self, EndRecords, Entry, Method};
 use super::{FILES_PREFIX, MANIFEST_NAME, SIGNATURES_NAME};
 use crate::digest::parallel::{self, Engine, Sink, Source, Target, Task, TaskError};
-use crate::digest::{DEFAULT_CHUNK_SIZE, StreamingDigest};
+use crate::digest::{DEFAULT_CHUNK_SIZE, Sha256Digest, StreamingDigest};
 use crate::fsutil::TempOutput;
 use crate::keys::SecretKey;
-use crate::manifest::{self, DigestParams, FileEntry, Manifest, ManifestError, Tool};
+use crate::manifest::{self, Deflated, DigestParams, FileEntry, Manifest, ManifestError, Tool};
 use crate::signing::{self, SignatureEnvelope};
 
 /// Files up to this size may be deflated (default of [`SignOptions::compress_max`]).
@@ -163,6 +163,10 @@ pub fn sign(
                     path: file.path.clone(),
                     size: file.size,
                     digest: packed.digest,
+                    deflate: Some(Deflated {
+                        size: packed.data.len() as u64,
+                        digest: Sha256Digest::of(&packed.data),
+                    }),
                 });
                 writer.append_deflated(&format!("{FILES_PREFIX}{}", file.path), &packed)?;
             }
@@ -181,8 +185,13 @@ pub fn sign(
             sink: Some(Sink {
                 target: Target::File(output.clone()),
                 offset: entry.data_offset,
+                fresh: true,
             }),
         });
+    }
+    if let Some(first) = writer.entries.get(first_stored) {
+        let start = first.header_offset;
+        crate::fsutil::preallocate(&output, start, writer.pos - start);
     }
     let engine = Engine {
         chunk_size: options.chunk_size,
@@ -221,6 +230,7 @@ pub fn sign(
                 path: file.path.clone(),
                 size: file.size,
                 digest: d.digest,
+                deflate: None,
             });
         }
     }
@@ -249,12 +259,8 @@ pub fn sign(
         signing::MANIFEST_CONTEXT,
         &manifest_bytes,
     )]);
-    writer.append_small(MANIFEST_NAME, &manifest_bytes, options.compress_level)?;
-    writer.append_small(
-        SIGNATURES_NAME,
-        &envelope.to_bytes(),
-        options.compress_level,
-    )?;
+    writer.append_stored_bytes(MANIFEST_NAME, &manifest_bytes)?;
+    writer.append_stored_bytes(SIGNATURES_NAME, &envelope.to_bytes())?;
     let bundle_size = writer.finish()?;
     drop(output);
     temp.persist(0o644).map_err(io_err(out))?;
@@ -295,12 +301,7 @@ pub fn add_signature(
         pos: keep_until,
         entries: entries[..sig_index].to_vec(),
     };
-    let level = if entries[sig_index].method == Method::Deflated {
-        6
-    } else {
-        0
-    };
-    writer.append_small(SIGNATURES_NAME, &envelope.to_bytes(), level)?;
+    writer.append_stored_bytes(SIGNATURES_NAME, &envelope.to_bytes())?;
     let bundle_size = writer.finish()?;
     drop(output);
     temp.persist(0o644).map_err(io_err(out))?;
@@ -427,14 +428,9 @@ impl BundleWriter<'_> {
         e
     }
 
-    /// A small in-memory member: deflated when that saves 10 % and `level > 0`.
-    fn append_small(&mut self, name: &str, content: &[u8], level: u32) -> Result<(), SignError> {
-        if level > 0 {
-            let packed = pack(content, level, DEFAULT_CHUNK_SIZE);
-            if packed.data.len() * 10 <= content.len() * 9 {
-                return self.append_deflated(name, &packed);
-            }
-        }
+    /// An in-memory member, stored (the metadata members are never compressed: their
+    /// bytes are what the signature covers, so no other encoding may exist).
+    fn append_stored_bytes(&mut self, name: &str, content: &[u8]) -> Result<(), SignError> {
         let mut e = self.reserve_stored(name, content.len() as u64);
         e.crc32 = crc32fast::hash(content);
         if let Some(last) = self.entries.last_mut() {

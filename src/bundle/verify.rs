@@ -35,6 +35,24 @@ pub trait TrustPolicy {
         manifest: &Manifest,
         check: &SignatureCheck,
     ) -> Result<Vec<KeyId>, Vec<Problem>>;
+    /// Whether `signer`, one of [`TrustPolicy::keys`] with a valid signature over a
+    /// registry log entry about model `name` made at `time` (claimed by the signer), may
+    /// act in a registry (publish, promote, roll back). An `Err` gives the reason; the entry
+    /// is then ignored. By default every key of [`TrustPolicy::keys`] may act; policies
+    /// with revocation, expiry or scopes MUST override this.
+    fn accept_registry_signer(
+        &self,
+        signer: KeyId,
+        name: &str,
+        time: std::time::SystemTime,
+    ) -> Result<(), String> {
+        let _ = (name, time);
+        if self.keys().iter().any(|k| k.id() == signer) {
+            Ok(())
+        } else {
+            Err(format!("key {signer} is not trusted"))
+        }
+    }
 }
 
 /// The simple policy: one valid signature by any of these keys.
@@ -176,6 +194,10 @@ pub enum Problem {
     /// A member whose content differs from the manifest.
     #[error("file {0} does not match its digest in the manifest (content modified)")]
     DigestMismatch(MemberPath),
+    /// A member stored differently from what the manifest binds (method, compressed size
+    /// or compressed bytes): another encoding of the file than the one signed.
+    #[error("file {0} is not encoded as signed (compression method or compressed bytes differ)")]
+    EncodingMismatch(MemberPath),
     /// A member whose CRC-32 differs from its headers.
     #[error("member {0:?} does not match its CRC-32 (content modified)")]
     CrcMismatch(String),
@@ -327,7 +349,19 @@ pub fn verify(
                 expected: f.size,
                 actual: entries[i].size,
             }),
-            Some(&i) => to_hash.push((f, &entries[i])),
+            Some(&i) => {
+                let e = &entries[i];
+                let bound = match (f.deflate, e.method) {
+                    (None, Method::Stored) => true,
+                    (Some(d), Method::Deflated) => d.size == e.compressed_size,
+                    _ => false,
+                };
+                if bound {
+                    to_hash.push((f, e));
+                } else {
+                    problems.push(Problem::EncodingMismatch(f.path.clone()));
+                }
+            }
         }
     }
     if !problems.is_empty() {
@@ -361,6 +395,7 @@ pub fn verify(
                     sink: sink.as_ref().map(|p| Sink {
                         target: Target::Path(p.clone()),
                         offset: 0,
+                        fresh: true,
                     }),
                 });
                 task_files.push((*f, *e));
@@ -375,6 +410,13 @@ pub fn verify(
                     )?),
                     None => None,
                 };
+                let raw_ok = f
+                    .deflate
+                    .is_some_and(|d| raw_digest(&file, e).is_ok_and(|raw| raw == d.digest));
+                if !raw_ok {
+                    problems.push(Problem::EncodingMismatch(f.path.clone()));
+                    continue;
+                }
                 match inflate_member(&file, e, chunk_size, sink_file.as_ref()) {
                     Ok((digest, _)) if digest == f.digest => {}
                     Ok(_) => problems.push(Problem::DigestMismatch(f.path.clone())),
@@ -489,6 +531,12 @@ fn read_small(
     name: &'static str,
     limit: usize,
 ) -> Result<Vec<u8>, VerifyError> {
+    if e.method != Method::Stored {
+        return Err(reject(Problem::Corrupt {
+            name: name.into(),
+            detail: "metadata members must be stored, not compressed".into(),
+        }));
+    }
     if e.size > limit as u64 || e.compressed_size > limit as u64 {
         return Err(reject(Problem::MetadataTooLarge {
             name,
@@ -516,6 +564,25 @@ fn read_small(
         }));
     }
     Ok(out)
+}
+
+/// Plain SHA-256 of a member's raw (compressed) bytes.
+fn raw_digest(file: &File, e: &Entry) -> io::Result<Sha256Digest> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut reader = RangeReader {
+        file,
+        pos: e.data_offset,
+        end: e.data_offset + e.compressed_size,
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(Sha256Digest(h.finalize().into()));
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 /// Inflate a deflated member, returning its digest and CRC; optionally copy it to `sink`.
@@ -819,6 +886,7 @@ impl Problem {
             Problem::MissingFile(_) => "missing-file",
             Problem::SizeMismatch { .. } => "size-mismatch",
             Problem::DigestMismatch(_) => "digest-mismatch",
+            Problem::EncodingMismatch(_) => "encoding-mismatch",
             Problem::CrcMismatch(_) => "crc-mismatch",
             Problem::Corrupt { .. } => "corrupt-member",
         }

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::trust::TrustArg;
+use super::trust::{PinArgs, TrustArg};
 use super::{CliError, Exit, Output};
 use modelseal::bundle::{self, VerifyOptions};
 use modelseal::manifest::Manifest;
+use modelseal::trust::Requirement;
 
 /// Show a bundle's manifest and metadata.
 ///
@@ -18,9 +19,12 @@ pub struct Args {
     /// The bundle to inspect.
     #[arg(value_name = "BUNDLE.zip")]
     pub bundle: PathBuf,
-    /// Verify against this public key first (repeatable).
-    #[arg(long, value_name = "K.pub")]
+    /// Verify against this public key (repeatable) or trust root first.
+    #[arg(long, value_name = "K.pub|TRUST.json")]
     pub trust: Vec<PathBuf>,
+    /// Trust-root pinning (only with a trust root).
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -42,7 +46,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         })?;
         (u.manifest, u.claimed_signers, false)
     } else {
-        let trust = TrustArg::load(&args.trust)?;
+        let trust = TrustArg::load_with(&args.trust, &args.pin, Requirement::Threshold)?;
         let options = VerifyOptions::default();
         let v = bundle::verify(&args.bundle, trust.policy(), &options).map_err(|e| {
             let mut err = CliError::new(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::{CliError, Output};
+use modelseal::keys::passphrase::{EnvOrTerminal, PASSPHRASE_ENV};
 use modelseal::keys::{self, SecretKey};
 
 /// Generate a signing key pair: `OUT.key` (secret, mode 0600) and `OUT.pub` (public).
@@ -23,6 +24,10 @@ pub struct Args {
     /// Overwrite existing key files (the old key is lost).
     #[arg(long)]
     pub force: bool,
+    /// Encrypt the secret key with a passphrase (from MODELSEAL_PASSPHRASE, or asked twice
+    /// on the terminal); every command reading the key asks for it the same way.
+    #[arg(long)]
+    pub encrypt: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -31,6 +36,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report {
     key_id: String,
+    encrypted: bool,
     secret_key: PathBuf,
     public_key: PathBuf,
 }
@@ -42,15 +48,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
             .map_err(|e| CliError::failure(format!("cannot create {}: {e}", dir.display())))?;
     }
     let key = SecretKey::generate(args.comment).map_err(|e| CliError::failure(e.to_string()))?;
-    let (secret, public) = keys::write_key_pair(&args.out, &key, args.force).map_err(|e| {
-        let err = CliError::failure(e.to_string());
-        match e {
-            keys::KeyError::Exists(_) => err.hint("pick another --out, or pass --force to replace the key (bundles it signed will no longer verify against the new .pub)"),
-            _ => err,
-        }
-    })?;
+    let encrypt = args.encrypt.then_some((
+        &EnvOrTerminal as &dyn keys::passphrase::PassphraseSource,
+        keys::KdfParams::DEFAULT,
+    ));
+    let (secret, public) = keys::write_key_pair_with(&args.out, &key, args.force, encrypt)
+        .map_err(|e| {
+            let err = CliError::failure(e.to_string());
+            match e {
+                keys::KeyError::Exists(_) => err.hint("pick another --out, or pass --force to replace the key (bundles it signed will no longer verify against the new .pub)"),
+                keys::KeyError::Passphrase { .. } => err.hint(format!("set {PASSPHRASE_ENV} or run from a terminal")),
+                _ => err,
+            }
+        })?;
     let report = Report {
         key_id: key.id().to_string(),
+        encrypted: args.encrypt,
         secret_key: secret,
         public_key: public,
     };

@@ -1,13 +1,16 @@
 //! Command-line interface: clap definitions and dispatch. Each command lives in its own
 //! module and calls one library function; this module only wires them together.
 
+mod deploy;
 mod exit;
 mod import;
 mod inspect;
 mod inspect_model;
 mod keygen;
+mod keys;
 mod output;
 mod progress;
+mod registry;
 mod sign;
 mod trust;
 mod units;
@@ -40,6 +43,9 @@ pub enum Command {
     Verify(verify::Args),
     Inspect(inspect::Args),
     Import(import::Args),
+    Keys(keys::Args),
+    Registry(registry::Args),
+    Deploy(deploy::Args),
 }
 
 /// Parse the command line, run the command and map the outcome to an exit code.
@@ -51,6 +57,9 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Import(args) => import::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Registry(args) => registry::run(args),
+        Command::Deploy(args) => deploy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

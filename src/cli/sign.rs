@@ -7,9 +7,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::progress::Progress;
-use super::trust::TrustArg;
+use super::trust::{PinArgs, TrustArg};
 use super::{CliError, Exit, Output};
 use modelseal::bundle::{self, CollectOptions, SignOptions};
+use modelseal::trust::Requirement;
 use modelseal::{canonical, keys, manifest};
 
 /// Package model files and signed metadata into a bundle (a zip file).
@@ -71,9 +72,13 @@ pub struct Args {
     #[arg(long, value_name = "BUNDLE", conflicts_with_all = ["paths", "name", "metadata", "created"])]
     pub add_signature: Option<PathBuf>,
     /// With --add-signature: also require the existing signatures to satisfy this trust
-    /// (a .pub file or a trust root).
+    /// (a .pub file, or a trust root: then at least one existing signature must count and
+    /// none may be by a revoked key; the scope's threshold is what countersigning is for).
     #[arg(long, value_name = "TRUST", requires = "add_signature")]
     pub trust: Option<PathBuf>,
+    /// Trust-root pinning (only with --trust TRUST.json).
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Hashing threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -161,7 +166,11 @@ fn countersign(args: &Args, bundle_path: &Path, key: &keys::SecretKey) -> Result
         .clone()
         .unwrap_or_else(|| bundle_path.to_path_buf());
     let trust = match &args.trust {
-        Some(t) => Some(TrustArg::load(std::slice::from_ref(t))?),
+        Some(t) => Some(TrustArg::load_with(
+            std::slice::from_ref(t),
+            &args.pin,
+            Requirement::AtLeastOne,
+        )?),
         None => None,
     };
     let summary = bundle::add_signature(
@@ -282,7 +291,12 @@ fn created_time(arg: Option<&str>) -> Result<SystemTime, CliError> {
                 "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
             ))
         })?;
-        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        return SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs))
+            .filter(|t| *t <= manifest::max_timestamp())
+            .ok_or_else(|| {
+                CliError::usage(format!("SOURCE_DATE_EPOCH={epoch} is after the year 9999"))
+            });
     }
     Ok(SystemTime::now())
 }

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::progress::Progress;
-use super::trust::TrustArg;
+use super::trust::{PinArgs, TrustArg};
 use super::{CliError, Exit, Output};
 use modelseal::bundle::{self, VerifyError, VerifyOptions};
+use modelseal::trust::Requirement;
 
 /// Verify a bundle against trusted keys; optionally extract it.
 ///
@@ -23,9 +24,13 @@ pub struct Args {
     /// The bundle to verify.
     #[arg(value_name = "BUNDLE.zip")]
     pub bundle: PathBuf,
-    /// Trusted public key file (repeatable).
-    #[arg(long, value_name = "K.pub", required = true)]
+    /// Trusted public key file (repeatable), or one trust root (keys/trust.json) that
+    /// applies rotation, revocation, expiry, scopes and signature thresholds.
+    #[arg(long, value_name = "K.pub|TRUST.json", required = true)]
     pub trust: Vec<PathBuf>,
+    /// Trust-root pinning (only with a trust root).
+    #[command(flatten)]
+    pub pin: PinArgs,
     /// Extract the files into DIR once verified.
     #[arg(long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
@@ -57,6 +62,8 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<&'a str>,
     signers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_root_version: Option<u64>,
     files: usize,
     bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +73,7 @@ struct Report<'a> {
 
 /// Run the command.
 pub fn run(args: Args) -> Result<(), CliError> {
-    let trust = TrustArg::load(&args.trust)?;
+    let trust = TrustArg::load_with(&args.trust, &args.pin, Requirement::Threshold)?;
     let mut options = VerifyOptions {
         extract_to: args.extract.clone(),
         ..VerifyOptions::default()
@@ -92,6 +99,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 version: Some(&m.version),
                 created: Some(&m.created),
                 signers: verified.signers().iter().map(ToString::to_string).collect(),
+                trust_root_version: trust.root.as_ref().map(|r| r.root().version),
                 files: m.files.len(),
                 bytes: m.total_size(),
                 extracted_to: args.extract.as_deref(),
@@ -150,6 +158,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     version: None,
                     created: None,
                     signers: Vec::new(),
+                    trust_root_version: None,
                     files: 0,
                     bytes: 0,
                     extracted_to: None,
@@ -163,8 +172,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
             let mut e = CliError::new(exit, format!("{} does not verify", args.bundle.display()));
             e.lines.extend(problems.into_iter().map(|p| p.message));
             if exit == Exit::Rejected {
-                e = e
-                    .hint("do not deploy this bundle; it is not exactly what a trusted key signed");
+                e = if err.problems().iter().all(|p| p.code() == "policy") {
+                    e.hint("do not deploy this bundle: its signatures are intact but the trust root does not accept them (`modelseal keys list TRUST.json` shows every key's status and scope)")
+                } else {
+                    e.hint("do not deploy this bundle; it is not exactly what a trusted key signed")
+                };
             }
             Err(e)
         }

@@ -42,6 +42,10 @@ pub struct Sink {
     pub target: Target,
     /// Where the task's first byte goes.
     pub offset: u64,
+    /// The destination range is known to read as zeros (a fresh, pre-sized or
+    /// pre-allocated file): blocks of zeros are not written, which keeps sparse models
+    /// sparse and saves the writes.
+    pub fresh: bool,
 }
 
 /// A destination file.
@@ -240,16 +244,18 @@ impl Engine {
             Some(Sink {
                 target: Target::File(f),
                 offset,
-            }) => Some((f.as_ref(), *offset)),
+                fresh,
+            }) => Some((f.as_ref(), *offset, *fresh)),
             Some(Sink {
                 target: Target::Path(p),
                 offset,
+                fresh,
             }) => {
                 sink_opened = std::fs::OpenOptions::new()
                     .write(true)
                     .open(p)
                     .map_err(io_err)?;
-                Some((&sink_opened, *offset))
+                Some((&sink_opened, *offset, *fresh))
             }
         };
         let mut sha = Sha256::new();
@@ -273,7 +279,9 @@ impl Engine {
             })?;
             sha.update(&*block);
             crc.update(block);
-            if let Some((sink, offset)) = sink {
+            if let Some((sink, offset, fresh)) = sink
+                && !(fresh && is_zero(block))
+            {
                 sink.write_all_at(block, offset + start + done)
                     .map_err(io_err)?;
             }
@@ -282,6 +290,12 @@ impl Engine {
         }
         Ok((Sha256Digest(sha.finalize().into()), crc))
     }
+}
+
+/// True if every byte is zero (checked a word at a time; stops at the first non-zero).
+fn is_zero(block: &[u8]) -> bool {
+    let (words, tail) = block.as_chunks::<16>();
+    words.iter().all(|w| u128::from_ne_bytes(*w) == 0) && tail.iter().all(|&b| b == 0)
 }
 
 fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
@@ -320,6 +334,7 @@ mod tests {
                 sink: Some(Sink {
                     target: Target::File(sink.clone()),
                     offset: sink_offset,
+                    fresh: i % 2 == 0,
                 }),
             });
             sink_offset += n as u64;

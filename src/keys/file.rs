@@ -16,7 +16,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{KeyId, PublicKey, SecretKey};
+use super::passphrase::{EnvOrTerminal, PassphraseSource};
+use super::{KdfParams, KeyId, PublicKey, SecretKey};
 use crate::canonical;
 
 /// `type` of a public key file.
@@ -63,6 +64,28 @@ pub enum KeyError {
     /// The operating system's random source failed.
     #[error("cannot get random bytes: {0}")]
     Random(String),
+    /// No passphrase could be obtained for an encrypted key.
+    #[error("{path} is encrypted: {detail}")]
+    Passphrase {
+        /// The file.
+        path: PathBuf,
+        /// Why there is no passphrase.
+        detail: String,
+    },
+    /// The passphrase is wrong or the encrypted key file was modified.
+    #[error("{0}: wrong passphrase, or the encrypted key file was modified")]
+    Decrypt(PathBuf),
+    /// The encrypted key file asks for KDF work beyond the accepted bounds.
+    #[error("{path}: {detail}")]
+    Kdf {
+        /// The file.
+        path: PathBuf,
+        /// The parameters and the bounds.
+        detail: String,
+    },
+    /// Encrypting a key failed.
+    #[error("cannot encrypt the key: {0}")]
+    Encrypt(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -189,7 +212,9 @@ fn parse_key_json<T: serde::de::DeserializeOwned>(
     let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or("");
     if kind != expected {
         return Err(match kind {
-            SECRET_KEY_TYPE => "this is a secret key; pass the .pub file".into(),
+            SECRET_KEY_TYPE | super::ENCRYPTED_SECRET_KEY_TYPE => {
+                "this is a secret key; pass the .pub file".into()
+            }
             PUBLIC_KEY_TYPE => "this is a public key; pass the .key file".into(),
             other => format!("type {other:?}, expected {expected:?}"),
         });
@@ -208,8 +233,18 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, KeyError> {
     PublicKey::from_file_bytes(&bytes, path)
 }
 
-/// Read a secret key file, refusing one that other users can access.
+/// Read a secret key file, refusing one that other users can access. An encrypted key is
+/// decrypted with a passphrase from [`EnvOrTerminal`] (`MODELSEAL_PASSPHRASE`, else a
+/// terminal prompt).
 pub fn load_secret_key(path: &Path) -> Result<SecretKey, KeyError> {
+    load_secret_key_with(path, &EnvOrTerminal)
+}
+
+/// Read a secret key file, plain or encrypted, taking passphrases from `source`.
+pub fn load_secret_key_with(
+    path: &Path,
+    source: &dyn PassphraseSource,
+) -> Result<SecretKey, KeyError> {
     let io = |source| KeyError::Io {
         path: path.to_path_buf(),
         source,
@@ -222,7 +257,29 @@ pub fn load_secret_key(path: &Path) -> Result<SecretKey, KeyError> {
         });
     }
     let bytes = Zeroizing::new(read_limited(path)?);
-    SecretKey::from_file_bytes(&bytes, path)
+    let value = canonical::parse_value_lenient_format(&bytes, "key file", MAX_KEY_FILE).ok();
+    match value {
+        Some(v) if super::encrypted::is_encrypted(&v) => {
+            let passphrase = source
+                .passphrase(path)
+                .map_err(|detail| KeyError::Passphrase {
+                    path: path.to_path_buf(),
+                    detail,
+                })?;
+            super::encrypted::decrypt(v, path, &passphrase)
+        }
+        _ => SecretKey::from_file_bytes(&bytes, path),
+    }
+}
+
+/// Whether the secret key file at `path` is passphrase-encrypted (without decrypting it).
+pub fn is_encrypted_key_file(path: &Path) -> Result<bool, KeyError> {
+    let bytes = Zeroizing::new(read_limited(path)?);
+    Ok(
+        canonical::parse_value_lenient_format(&bytes, "key file", MAX_KEY_FILE)
+            .ok()
+            .is_some_and(|v| super::encrypted::is_encrypted(&v)),
+    )
 }
 
 fn read_limited(path: &Path) -> Result<Vec<u8>, KeyError> {
@@ -248,6 +305,17 @@ pub fn write_key_pair(
     key: &SecretKey,
     force: bool,
 ) -> Result<(PathBuf, PathBuf), KeyError> {
+    write_key_pair_with(base, key, force, None)
+}
+
+/// Like [`write_key_pair`], encrypting `BASE.key` when `encrypt` gives a passphrase
+/// source and the KDF parameters.
+pub fn write_key_pair_with(
+    base: &Path,
+    key: &SecretKey,
+    force: bool,
+    encrypt: Option<(&dyn PassphraseSource, KdfParams)>,
+) -> Result<(PathBuf, PathBuf), KeyError> {
     let secret_path = with_suffix(base, "key");
     let public_path = with_suffix(base, "pub");
     if !force {
@@ -257,7 +325,21 @@ pub fn write_key_pair(
             }
         }
     }
-    write_private(&secret_path, key.to_file_string().as_bytes(), force)?;
+    let contents = match encrypt {
+        None => key.to_file_string(),
+        Some((source, params)) => {
+            params.check().map_err(KeyError::Encrypt)?;
+            let passphrase =
+                source
+                    .new_passphrase(&secret_path)
+                    .map_err(|detail| KeyError::Passphrase {
+                        path: secret_path.clone(),
+                        detail,
+                    })?;
+            Zeroizing::new(key.to_encrypted_file_string(&passphrase, params)?)
+        }
+    };
+    write_private(&secret_path, contents.as_bytes(), force)?;
     crate::fsutil::write_atomic(
         &public_path,
         key.public().to_file_string().as_bytes(),
@@ -268,6 +350,12 @@ pub fn write_key_pair(
         source,
     })?;
     Ok((secret_path, public_path))
+}
+
+/// Atomically replace the secret key file at `path` with `contents` (mode 0600), e.g. its
+/// encrypted form.
+pub fn replace_secret_key_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+    write_private(path, contents, true)
 }
 
 fn write_private(path: &Path, contents: &[u8], force: bool) -> Result<(), KeyError> {

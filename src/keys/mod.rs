@@ -1,7 +1,9 @@
-//! Signing keys: Ed25519 key pairs, key ids and the key file formats
-//! (`docs/format.md` §Key files, `keys/README.md` for handling).
+//! Signing keys: Ed25519 key pairs, key ids and the key file formats, plain or
+//! passphrase-encrypted (`docs/format.md` §Key files, `keys/README.md` for handling).
 
+mod encrypted;
 mod file;
+pub mod passphrase;
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,8 +11,11 @@ use std::str::FromStr;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
+pub use encrypted::{ENCRYPTED_SECRET_KEY_TYPE, KdfParams};
 pub use file::{
-    KeyError, PUBLIC_KEY_TYPE, SECRET_KEY_TYPE, load_public_key, load_secret_key, write_key_pair,
+    KeyError, PUBLIC_KEY_TYPE, SECRET_KEY_TYPE, is_encrypted_key_file, load_public_key,
+    load_secret_key, load_secret_key_with, replace_secret_key_file, write_key_pair,
+    write_key_pair_with,
 };
 
 const KEY_ID_DOMAIN: &[u8] = b"modelseal-key-id-v1\0ed25519\0";

@@ -100,6 +100,20 @@ pub struct FileEntry {
     pub size: u64,
     /// Chunked SHA-256 digest.
     pub digest: Sha256Digest,
+    /// Present when the member is deflated: binds the exact compressed bytes too, so no
+    /// other deflate encoding of the same content (or flipped padding bits) verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<Deflated>,
+}
+
+/// The compressed form of a deflated member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deflated {
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// Plain SHA-256 of the compressed bytes.
+    pub digest: Sha256Digest,
 }
 
 /// The signed description of a bundle.
@@ -237,8 +251,17 @@ pub fn validate_label(field: &'static str, value: &str) -> Result<(), ManifestEr
 }
 
 /// Format a time as RFC 3339 UTC with seconds.
+///
+/// Times before 1970 or after 9999-12-31T23:59:59Z (which RFC 3339 cannot express) are
+/// clamped to those bounds; callers taking times from users validate them first.
 pub fn format_timestamp(t: SystemTime) -> String {
+    let t = t.clamp(SystemTime::UNIX_EPOCH, max_timestamp());
     humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The latest time RFC 3339 can express: 9999-12-31T23:59:59Z.
+pub fn max_timestamp() -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_799)
 }
 
 /// Parse an RFC 3339 UTC timestamp with seconds (`2026-11-23T12:00:00Z`), strictly.
@@ -279,11 +302,16 @@ mod tests {
                     path: MemberPath::new("a.json").unwrap(),
                     size: 3,
                     digest: Sha256Digest::of(b"abc"),
+                    deflate: Some(Deflated {
+                        size: 5,
+                        digest: Sha256Digest::of(b"xyzzy"),
+                    }),
                 },
                 FileEntry {
                     path: MemberPath::new("b/model.pkl").unwrap(),
                     size: 0,
                     digest: Sha256Digest::of(b""),
+                    deflate: None,
                 },
             ],
         }
@@ -346,5 +374,7 @@ mod tests {
         assert!(parse_timestamp("2026-11-23T12:00:00Z").is_some());
         assert!(parse_timestamp("2026-11-23T12:00:00.5Z").is_none());
         assert!(parse_timestamp("2026-11-23 12:00:00Z").is_none());
+        let far = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::MAX / 4);
+        assert_eq!(format_timestamp(far), "9999-12-31T23:59:59Z");
     }
 }

@@ -18,6 +18,8 @@ use crate::keys::{KeyId, PublicKey, SecretKey};
 pub const MANIFEST_CONTEXT: &[u8] = b"modelseal/manifest/v1\0";
 /// Domain separation for trust-root signatures.
 pub const TRUST_ROOT_CONTEXT: &[u8] = b"modelseal/trust-root/v1\0";
+/// Domain separation for registry log entries (`docs/format.md` §10.2).
+pub const REGISTRY_LOG_CONTEXT: &[u8] = b"modelseal/registry-log/v1\0";
 /// Schema id of `signatures.json`.
 pub const SCHEMA: &str = "modelseal-signatures-v1";
 /// Largest `signatures.json` accepted.

@@ -61,7 +61,9 @@ pub fn sniff(prefix: &[u8]) -> Option<Codec> {
         [0xfd, b'7', b'z', b'X', b'Z', 0x00, ..] => Some(Codec::Xz),
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Codec::Lz4Frame),
         [0x5d, 0x00, 0x00, ..] => Some(Codec::Lzma),
-        [cmf, flg, ..] if is_zlib_header(*cmf, *flg) => Some(Codec::Zlib),
+        // Sniffing accepts only the 32 KiB window every common writer uses (0x78): other
+        // valid zlib headers collide with protocol-0 pickles such as `(S`.
+        [0x78, flg, ..] if is_zlib_header(0x78, *flg) => Some(Codec::Zlib),
         _ => None,
     }
 }

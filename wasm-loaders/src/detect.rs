@@ -300,7 +300,9 @@ fn classify_zip(host: &mut dyn Host) -> Result<Format, LoadError> {
     if names.iter().any(is_data_pkl) {
         return Ok(Format::PytorchZip);
     }
-    if names.contains(&"config.json") && names.contains(&"model.weights.h5") {
+    if names.contains(&"config.json")
+        && (names.contains(&"model.weights.h5") || names.contains(&"model.weights.npz"))
+    {
         return Ok(Format::Keras);
     }
     if names.iter().all(|n| n.ends_with(".npy")) {

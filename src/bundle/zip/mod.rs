@@ -2,7 +2,7 @@
 //! (`docs/format.md` §Container).
 //!
 //! Every byte of a valid bundle belongs to a local header and the data of a member, the
-//! central directory, or the end records, in that order, with no gaps. Stored members'
+//! central directory, or the end records, in that order, with no gaps. Stored model files'
 //! data start on a 4096-byte boundary (padding lives in an Android-style alignment extra
 //! field, `0xD935`); names are UTF-8; the only compression methods are stored and
 //! deflate; no encryption, data descriptors, comments or multi-disk archives. The reader

@@ -30,8 +30,9 @@ fn version_needed(e: &Entry) -> u16 {
 
 /// Padding (total length of the alignment extra field) needed for a stored member whose
 /// local header starts at `header_offset`.
+/// Only model files (`files/…`) are aligned: they are what gets memory-mapped.
 fn padding(e: &Entry, name_len: u64, zip64: bool) -> u64 {
-    if e.method != Method::Stored {
+    if e.method != Method::Stored || !e.name.starts_with(crate::bundle::FILES_PREFIX) {
         return 0;
     }
     let base = e.header_offset + 30 + name_len + if zip64 { 20 } else { 0 };
