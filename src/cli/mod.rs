@@ -3,7 +3,9 @@
 
 mod deploy;
 mod exit;
+mod import;
 mod inspect;
+mod inspect_model;
 mod keygen;
 mod keys;
 mod output;
@@ -11,6 +13,7 @@ mod progress;
 mod registry;
 mod sign;
 mod trust;
+mod units;
 mod verify;
 
 use std::process::ExitCode;
@@ -39,6 +42,7 @@ pub enum Command {
     Sign(sign::Args),
     Verify(verify::Args),
     Inspect(inspect::Args),
+    Import(import::Args),
     Keys(keys::Args),
     Registry(registry::Args),
     Deploy(deploy::Args),
@@ -52,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Import(args) => import::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Registry(args) => registry::run(args),
         Command::Deploy(args) => deploy::run(args),
