@@ -331,7 +331,13 @@ fn help_explains_the_commands() {
 fn the_shipped_example_bundle_verifies_against_the_shipped_key() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let o = modelseal(
-        &["verify", "examples/iris-1.0.0.zip", "--trust", "keys/example.pub", "--json"],
+        &[
+            "verify",
+            "examples/iris-1.0.0.zip",
+            "--trust",
+            "keys/example.pub",
+            "--json",
+        ],
         root,
     );
     assert!(o.status.success(), "{}", stderr(&o));
