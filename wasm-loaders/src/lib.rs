@@ -23,7 +23,6 @@ pub mod pytorch;
 pub mod result;
 pub mod safetensors;
 pub mod test_hooks;
-pub mod testhooks;
 pub mod zip;
 
 pub use detect::{Format, detect};
@@ -36,10 +35,7 @@ pub use result::{
 /// Detects the format of the input (or takes `options.format` when it is not `auto`) and
 /// runs the matching loader. Errors carry the format id once it is known.
 pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadError> {
-    if let Some(outcome) = test_hooks::run(&options.format) {
-        return outcome;
-    }
-    if let Some(outcome) = testhooks::run(host, options) {
+    if let Some(outcome) = test_hooks::run(host, options) {
         return outcome;
     }
     let format = if options.format == "auto" {

@@ -8,15 +8,30 @@
 //! | `__test_alloc`  | allocates and touches 64 MiB blocks until allocation fails    |
 //! | `__test_panic`  | panics with the message `test panic`                          |
 //! | `__test_deep`   | recurses without bound (stack limit)                          |
+//! | `__test_deep_calls` | recurses through scalar-only frames: the wasm call stack (`max_wasm_stack`) |
+//! | `__test_echo`   | input is JSON `{"open": [names], "output": [bytes], "result": LoadResult, "pad": string}`: opens each external name (outcomes go to `warnings`), appends `output` to the output buffer, returns `result` as is (lets host tests feed hostile descriptors through the real guest) |
 
-use crate::result::{LoadError, LoadResult};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::Deserialize;
+
+use crate::host::Host;
+use crate::result::{LoadError, LoadResult, Options};
+
+/// Prefix of the reserved ids.
+pub const PREFIX: &str = "__test_";
 
 /// Size of each block `__test_alloc` allocates.
 const ALLOC_BLOCK: usize = 64 << 20;
 
-/// Runs the hook named `format`, or returns `None` if it is not a test hook.
-pub fn run(format: &str) -> Option<Result<LoadResult, LoadError>> {
-    match format {
+/// Runs the hook named by `options.format`, or returns `None` if it is not a test hook.
+pub fn run(host: &mut dyn Host, options: &Options) -> Option<Result<LoadResult, LoadError>> {
+    match options.format.as_str() {
+        "__test_deep_calls" => Some(Ok(LoadResult {
+            format: format!("{}", recurse(0)),
+            ..LoadResult::default()
+        })),
+        "__test_echo" => Some(echo(host)),
         "__test_spin" => spin(),
         "__test_alloc" => Some(alloc()),
         "__test_panic" => panic!("test panic"),
@@ -64,4 +79,50 @@ fn deep(n: u64) -> u64 {
         return 0;
     }
     deep(n - 1).wrapping_add(u64::from(frame[(n % 511) as usize]))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Echo {
+    #[serde(default)]
+    open: Vec<String>,
+    #[serde(default)]
+    output: Vec<u8>,
+    result: LoadResult,
+    /// Ignored: lets tests place known bytes in the input (source 0).
+    #[serde(default)]
+    #[allow(dead_code)]
+    pad: String,
+}
+
+/// Depth at which `recurse` stops (never reached: the stack limit hits first). An atomic so
+/// the compiler cannot see through it; only scalars in wasm locals, so the frames live on
+/// the wasm stack, not the shadow stack.
+static STOP: AtomicU32 = AtomicU32::new(u32::MAX);
+
+#[inline(never)]
+fn recurse(n: u32) -> u32 {
+    if STOP.load(Ordering::Relaxed) == n {
+        return 0;
+    }
+    recurse(n.wrapping_add(1)).wrapping_mul(3).wrapping_add(n)
+}
+
+fn echo(host: &mut dyn Host) -> Result<LoadResult, LoadError> {
+    let len = host.input_len()?;
+    let bytes = host.read_vec(0, 0, len)?;
+    let echo: Echo = serde_json::from_slice(&bytes)
+        .map_err(|e| LoadError::malformed(format!("bad echo input: {e}")))?;
+    let mut result = echo.result;
+    for name in &echo.open {
+        match host.open_external(name) {
+            Ok(id) => result.warnings.push(format!("open {name}: {id}")),
+            Err(e) => result.warnings.push(format!("open {name}: error: {e}")),
+        }
+    }
+    if !echo.output.is_empty() {
+        let at = host.write_output(&echo.output)?;
+        result.warnings.push(format!("output at {at}"));
+    }
+    Ok(result)
 }
