@@ -58,11 +58,11 @@ fn only_input_left(dir: &Path) {
 }
 
 #[test]
-fn unrecognised_input_fails_with_exit_3_and_no_output() {
+fn unrecognised_input_is_refused_with_exit_1_and_no_output() {
     let (dir, src) = scratch();
     let out_path = dir.path().join("out.safetensors");
     let out = modelseal(&["import", &src, "--out", out_path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("mystery.bin"),
         "{}",
@@ -82,7 +82,7 @@ fn json_errors_go_to_stdout() {
         out_path.to_str().unwrap(),
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["error"]["class"].is_string(), "{v}");
     assert!(v["error"]["message"].is_string(), "{v}");
@@ -114,7 +114,7 @@ fn bad_arguments_are_usage_errors() {
         "--format",
         "__test_spin",
     ]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("unknown format"),
         "{}",

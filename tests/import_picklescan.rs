@@ -43,7 +43,7 @@ const NOT_MODELS: &[&str] = &[
 
 /// Malicious containers the loaders reject for their structure (a 7z archive, zip header
 /// differentials, unsupported flag bits, a zip with no model in it) rather than for a
-/// global: they fail as malformed/unsupported (exit 3), not as a policy refusal (exit 1).
+/// global: they fail as malformed/unsupported rather than as a policy refusal (both exit 1).
 /// Still never imported and nothing is written.
 const STRUCTURAL: &[&str] = &[
     "data/malicious1.7z",

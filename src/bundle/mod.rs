@@ -26,3 +26,20 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 pub const SIGNATURES_NAME: &str = "signatures.json";
 /// Prefix of every model file's member name.
 pub const FILES_PREFIX: &str = "files/";
+
+/// A cheap guess at whether `path` is a modelseal bundle rather than some other file (a
+/// model to import): a zip whose first member is a model file (`files/…`), as every bundle
+/// written by [`sign()`] is. Proves nothing: [`verify()`] decides.
+pub fn looks_like_bundle(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut head = [0u8; 30 + FILES_PREFIX.len()];
+    let mut f = std::fs::File::open(path)?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match f.read(&mut head[filled..])? {
+            0 => return Ok(false),
+            n => filled += n,
+        }
+    }
+    Ok(head[..4] == *b"PK\x03\x04" && head[30..] == *FILES_PREFIX.as_bytes())
+}

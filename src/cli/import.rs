@@ -37,8 +37,9 @@ use modelseal::sandbox::limits::{human_duration, human_size};
 /// Fixed limits: loader result 64 MiB, 256 external files, 16 dimensions, tensor names of
 /// 1024 bytes, 10000 metadata entries of 64 KiB, 4 MiB wasm stack.
 ///
-/// Exit codes: 0 imported; 1 refused by policy (dangerous globals, no tensors), nothing
-/// written; 3 any other failure (malformed or unsupported input, limit hit, I/O).
+/// Exit codes: 0 imported; 1 input refused (dangerous globals, no tensors, malformed or
+/// unsupported content, a limit hit), nothing written; 2 usage error; 3 any other failure
+/// (I/O, key file).
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -48,6 +49,29 @@ pub struct Args {
     /// Output: a .safetensors file, or with --key a signed bundle (.zip).
     #[arg(long, value_name = "OUT")]
     pub out: PathBuf,
+    /// How to parse SRC.
+    #[command(flatten)]
+    pub loader: LoaderArgs,
+    /// Sign the result into a bundle with this secret key (from `modelseal keygen`).
+    #[arg(long, value_name = "K.key")]
+    pub key: Option<PathBuf>,
+    /// With --key: bundle name (default: SRC's file stem).
+    #[arg(long, requires = "key")]
+    pub name: Option<String>,
+    /// With --key: bundle version.
+    #[arg(long, requires = "key", default_value = "unversioned")]
+    pub version: String,
+    /// Print the result (or the error) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The loader options shared by `import` and `inspect`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoaderArgs {
     /// Format id (default: detect from the content): pickle, pytorch-zip, pytorch-legacy,
     /// pytorch-tar, npy, npz, joblib, safetensors, keras, keras-h5, hdf5, onnx, gguf.
     #[arg(long, value_name = "F")]
@@ -71,25 +95,11 @@ pub struct Args {
     /// Limit on the number of tensors.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_tensors: u64,
-    /// Sign the result into a bundle with this secret key (from `modelseal keygen`).
-    #[arg(long, value_name = "K.key")]
-    pub key: Option<PathBuf>,
-    /// With --key: bundle name (default: SRC's file stem).
-    #[arg(long, requires = "key")]
-    pub name: Option<String>,
-    /// With --key: bundle version.
-    #[arg(long, requires = "key", default_value = "unversioned")]
-    pub version: String,
-    /// Print the result (or the error) as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Print nothing on success.
-    #[arg(long, short)]
-    pub quiet: bool,
 }
 
-impl Args {
-    fn options(&self) -> ImportOptions {
+impl LoaderArgs {
+    /// The import options these flags select.
+    pub fn options(&self) -> ImportOptions {
         let mut options = ImportOptions {
             format: self.format.clone(),
             allow_unknown_classes: self.allow_unknown_classes,
@@ -116,7 +126,7 @@ struct Success<'a> {
 /// Run the command.
 pub fn run(args: Args) -> Result<(), CliError> {
     let output = Output { json: args.json };
-    let options = args.options();
+    let options = args.loader.options();
     let is_zip = args
         .out
         .extension()
@@ -190,7 +200,8 @@ struct ErrorBody<'a> {
     globals: &'a [modelseal::import::GlobalEntry],
 }
 
-/// The CLI error for a failed import or inspection: refusals exit 1, anything else 3;
+/// The CLI error for a failed import or inspection: anything caused by the input (policy
+/// refusal, malformed or unsupported content, a limit hit) exits 1, anything else 3;
 /// refusals list the globals at fault; limit errors suggest the flag to raise.
 pub fn report_error(
     src: &Path,
@@ -199,9 +210,10 @@ pub fn report_error(
     output: Output,
 ) -> CliError {
     let class = err.class();
-    let exit = match class {
-        ErrorClass::Refused => Exit::Rejected,
-        _ => Exit::Failure,
+    let exit = match (class, err) {
+        (_, ImportError::UnknownFormat(_)) => Exit::Usage,
+        (ErrorClass::Refused | ErrorClass::Malformed | ErrorClass::Limit, _) => Exit::Rejected,
+        (ErrorClass::Failure, _) => Exit::Failure,
     };
     if output.json {
         let _ = output.print_json(&ErrorJson {

@@ -10,14 +10,20 @@ use modelseal::bundle::{self, VerifyOptions};
 use modelseal::manifest::Manifest;
 use modelseal::trust::Requirement;
 
-/// Show a bundle's manifest and metadata.
+/// Show what a bundle or a model file contains, without writing anything.
 ///
-/// Without --trust nothing is verified: the output is what the bundle claims about itself
-/// and is marked UNVERIFIED. With --trust the bundle is fully verified first.
+/// For a bundle: its manifest and metadata. Without --trust nothing is verified: the
+/// output is what the bundle claims about itself and is marked UNVERIFIED. With --trust
+/// the bundle is fully verified first.
+///
+/// For any other file (a model to import): the report an import would produce, parsed in
+/// the sandbox: format, tensors (name, dtype, shape), every global referenced with its risk
+/// class, warnings, and whether import would refuse it. Useful as a scanner: exit 0 when
+/// import would accept the file, 1 when it would refuse it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The bundle to inspect.
-    #[arg(value_name = "BUNDLE.zip")]
+    /// The bundle or model file to inspect.
+    #[arg(value_name = "FILE")]
     pub bundle: PathBuf,
     /// Verify against this public key (repeatable) or trust root first.
     #[arg(long, value_name = "K.pub|TRUST.json")]
@@ -28,6 +34,9 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How to parse a model file (ignored for bundles).
+    #[command(flatten)]
+    pub loader: super::import::LoaderArgs,
 }
 
 #[derive(Serialize)]
@@ -40,6 +49,17 @@ struct Report<'a> {
 
 /// Run the command.
 pub fn run(args: Args) -> Result<(), CliError> {
+    let is_bundle = bundle::looks_like_bundle(&args.bundle)
+        .map_err(|e| CliError::failure(format!("{}: {e}", args.bundle.display())))?;
+    if !is_bundle {
+        if !args.trust.is_empty() {
+            return Err(CliError::usage(format!(
+                "{} is not a modelseal bundle; --trust applies to bundles only",
+                args.bundle.display()
+            )));
+        }
+        return super::inspect_model::run(&args.bundle, args.json, &args.loader.options());
+    }
     let (manifest, signers, verified) = if args.trust.is_empty() {
         let u = bundle::read_unverified(&args.bundle).map_err(|e| {
             CliError::new(Exit::Rejected, format!("{}: {e}", args.bundle.display()))

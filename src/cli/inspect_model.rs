@@ -5,22 +5,28 @@
 use std::path::Path;
 
 use super::import::report_error;
-use super::{CliError, Output};
+use super::{CliError, Exit, Output};
 use modelseal::import::{ImportOptions, Report, Risk, inspect_model};
 use modelseal::sandbox::limits::human_size;
 
 /// Inspect the model file `src` and print the report (JSON with `json`).
-/// Exit: 0 whether or not import would accept it (see `refusal` in the report); 1 if the
-/// loader itself refuses to parse it (dangerous content); 3 for other failures.
-#[allow(dead_code)] // Wired into `inspect` by the bundle/model dispatch.
+/// Exit: 0 if import would accept the file; 1 if it would refuse it (the report says why)
+/// or the loader refuses to parse it; 3 for other failures.
 pub fn run(src: &Path, json: bool, options: &ImportOptions) -> Result<(), CliError> {
     let output = Output { json };
     let report = inspect_model(src, options).map_err(|e| report_error(src, &e, options, output))?;
     if json {
-        output.print_json(&report)
+        output.print_json(&report)?;
     } else {
         print_report(&report);
-        Ok(())
+    }
+    match report.refusal {
+        None => Ok(()),
+        Some(_) => {
+            let mut err = CliError::new(Exit::Rejected, "");
+            err.quiet = true;
+            Err(err)
+        }
     }
 }
 

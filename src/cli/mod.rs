@@ -25,7 +25,8 @@ pub use output::Output;
 
 /// Sign, verify and safely import ML model artifacts.
 ///
-/// Exit codes: 0 success; 1 verification failed or input refused; 2 usage error;
+/// Exit codes: 0 success; 1 verification failed or input refused (dangerous, malformed,
+/// unsupported or over a limit); 2 usage error;
 /// 3 operational error (I/O, bad key file, …).
 #[derive(Debug, Parser)]
 #[command(name = "modelseal", version, about, long_about, max_term_width = 100)]
@@ -50,6 +51,7 @@ pub enum Command {
 
 /// Parse the command line, run the command and map the outcome to an exit code.
 pub fn main() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(args),
@@ -65,4 +67,22 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => err.report(),
     }
+}
+
+/// `modelseal inspect … | head` closes stdout early; `println!` then panics. Exit the way a
+/// SIGPIPE'd Unix tool does (status 141, no message) instead of printing a panic.
+fn exit_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
