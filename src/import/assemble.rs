@@ -1,7 +1,7 @@
 //! Gathering a validated tensor's elements into contiguous little-endian bytes, with
 //! memory bounded whatever the tensor size:
 //! - a contiguous little-endian view is copied straight from the source file
-//!   (`std::io::copy`, which can use `copy_file_range` between files);
+//!   ([`TensorSink::copy_from_file`]: `copy_file_range` into an output file);
 //! - a contiguous big-endian view is read, byte-swapped and written in
 //!   [`CHUNK_BYTES`] blocks;
 //! - a strided view whose covering byte range is at most [`SPAN_IN_MEMORY`] is read once and
@@ -12,11 +12,12 @@
 //!   handled the same way.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
 use crate::tensor::Simplified;
 use crate::tensor::layout::{last_element, numel};
+use crate::tensor::sink::TensorSink;
 
 use super::validate::ValidatedTensor;
 
@@ -51,13 +52,16 @@ fn to_usize(v: u64) -> io::Result<usize> {
 }
 
 /// Write the elements of `t`, stored in `file`, to `out` as contiguous little-endian bytes
-/// (exactly `t.nbytes()` bytes). Pass a `File` or `BufWriter<File>` as `out` to let
-/// contiguous copies use `copy_file_range`.
-pub fn write_tensor<W: Write>(t: &ValidatedTensor, file: &File, out: &mut W) -> io::Result<()> {
+/// (exactly `t.nbytes()` bytes).
+pub fn write_tensor<W: TensorSink>(
+    t: &ValidatedTensor,
+    file: &File,
+    out: &mut W,
+) -> io::Result<()> {
     write_tensor_with(t, file, out, THRESHOLDS)
 }
 
-fn write_tensor_with<W: Write>(
+fn write_tensor_with<W: TensorSink>(
     t: &ValidatedTensor,
     file: &File,
     out: &mut W,
@@ -73,7 +77,7 @@ fn write_tensor_with<W: Write>(
         if t.big_endian() {
             copy_swapped(file, base, t.nbytes(), itemsize, out)
         } else {
-            copy_range(file, base, t.nbytes(), out)
+            out.copy_from_file(file, base, t.nbytes())
         }
     } else {
         let mut g = Gather {
@@ -89,16 +93,7 @@ fn write_tensor_with<W: Write>(
 
 /// Copy `len` bytes at `offset` of `file` to `out`.
 pub fn copy_range<W: Write>(file: &File, offset: u64, len: u64, out: &mut W) -> io::Result<()> {
-    let mut reader = file;
-    reader.seek(SeekFrom::Start(offset))?;
-    let copied = io::copy(&mut reader.take(len), out)?;
-    if copied != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("source ended after {copied} of {len} bytes"),
-        ));
-    }
-    Ok(())
+    crate::tensor::sink::copy_through_memory(file, offset, len, out)
 }
 
 fn swap_in_place(bytes: &mut [u8], itemsize: u64) {

@@ -127,6 +127,19 @@ fn start_ticker(engine: &Engine) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Start compiling the loader module on a background thread (if not done yet), so that the
+/// compilation overlaps with other work such as hashing the input. [`compiled`] waits for
+/// it.
+pub fn warm_up() {
+    if COMPILED.get().is_none() {
+        let _ = std::thread::Builder::new()
+            .name("modelseal-compile".into())
+            .spawn(|| {
+                let _ = compiled();
+            });
+    }
+}
+
 /// The compiled loader (compiled on first use, then shared).
 pub fn compiled() -> Result<&'static Compiled, SandboxError> {
     COMPILED

@@ -19,7 +19,7 @@ pub mod limits;
 pub mod run;
 pub mod sources;
 
-pub use engine::loader_module_sha256;
+pub use engine::{loader_module_sha256, warm_up};
 pub use error::SandboxError;
 pub use limits::SandboxLimits;
 pub use run::{GuestRun, run_loader};

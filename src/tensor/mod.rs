@@ -4,6 +4,7 @@
 pub mod dtype;
 pub mod layout;
 pub mod safetensors;
+pub mod sink;
 
 pub use dtype::Dtype;
 pub use layout::{MAX_DIMS, Simplified};

@@ -203,6 +203,14 @@ impl<W: Write> CountingWriter<W> {
     }
 }
 
+impl<W: super::sink::TensorSink> super::sink::TensorSink for CountingWriter<W> {
+    fn copy_from_file(&mut self, src: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.copy_from_file(src, offset, len)?;
+        self.count = self.count.saturating_add(len);
+        Ok(())
+    }
+}
+
 impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
