@@ -161,6 +161,15 @@ pub fn collect(
     Ok(files)
 }
 
+/// List the files under one directory, with paths relative to it (for verifying a
+/// detached bundle in place). Unlike [`collect`], an empty directory is not an error.
+pub fn collect_one(dir: &Path, options: &CollectOptions) -> Result<Vec<InputFile>, CollectError> {
+    match collect(&[dir.to_path_buf()], options) {
+        Err(CollectError::Empty) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
 struct Walker<'a> {
     options: &'a CollectOptions,
     skip: Option<(u64, u64)>,

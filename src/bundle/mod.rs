@@ -16,8 +16,8 @@ pub mod zip;
 pub use collect::{CollectError, CollectOptions, InputFile};
 pub use sign::{SignError, SignOptions, SignSummary, add_signature, sign};
 pub use verify::{
-    MemberReader, Problem, TrustPolicy, TrustedKeys, UnverifiedBundle, VerifiedBundle, VerifyError,
-    VerifyOptions, read_unverified, verify,
+    MemberReader, Problem, TrustPolicy, TrustedKeys, UnverifiedBundle, VerifiedBundle,
+    VerifiedTree, VerifyError, VerifyOptions, read_unverified, verify, verify_detached,
 };
 
 /// Name of the manifest member.

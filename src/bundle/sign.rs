@@ -18,7 +18,7 @@ use super::source::ReadAt;
 use super::verify::{self, TrustPolicy, VerifyError, VerifyOptions};
 use super::zip::{self, EndRecords, Entry, Method};
 use super::{FILES_PREFIX, MANIFEST_NAME, SIGNATURES_NAME};
-use crate::digest::parallel::{self, Engine, Sink, Source, Target, Task, TaskError};
+use crate::digest::parallel::{self, Engine, Sink, Source, Target, Task, TaskDigest, TaskError};
 use crate::digest::{DEFAULT_CHUNK_SIZE, Sha256Digest, StreamingDigest};
 use crate::fsutil::TempOutput;
 use crate::keys::SecretKey;
@@ -51,6 +51,9 @@ pub struct SignOptions {
     pub collect: CollectOptions,
     /// Called with the number of bytes just hashed (for progress bars).
     pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    /// Write a detached bundle: the manifest and signatures only; the files stay where
+    /// they are and are verified in place.
+    pub detached: bool,
 }
 
 impl SignOptions {
@@ -67,6 +70,7 @@ impl SignOptions {
             threads: parallel::default_threads(),
             collect: CollectOptions::default(),
             progress: None,
+            detached: false,
         }
     }
 }
@@ -128,7 +132,9 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SignError + '_ {
     }
 }
 
-/// Package `inputs` into a bundle at `out`, signed by `key`.
+/// Package `inputs` into a bundle at `out`, signed by `key`. With
+/// [`SignOptions::detached`], the bundle holds only the manifest and signatures, and the
+/// files are verified in place later ([`super::verify_detached`]).
 pub fn sign(
     inputs: &[PathBuf],
     key: &SecretKey,
@@ -149,8 +155,105 @@ pub fn sign(
         pos: 0,
         entries: Vec::new(),
     };
+    let entries = if options.detached {
+        hash_in_place(&files, options)?
+    } else {
+        pack_files(&files, options, &mut writer)?
+    };
+    let manifest = Manifest {
+        schema: manifest::SCHEMA.into(),
+        name: options.name.clone(),
+        version: options.version.clone(),
+        created: manifest::format_timestamp(options.created),
+        tool: Tool {
+            name: "modelseal".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        metadata: options.metadata.clone(),
+        digest: DigestParams {
+            algorithm: manifest::DIGEST_ALGORITHM.into(),
+            chunk_size: options.chunk_size,
+        },
+        files: entries,
+    };
+    manifest.validate()?;
+    let manifest_bytes = manifest.to_bytes();
+    let envelope = SignatureEnvelope::new(vec![signing::sign(
+        key,
+        signing::MANIFEST_CONTEXT,
+        &manifest_bytes,
+    )]);
+    writer.append_stored_bytes(MANIFEST_NAME, &manifest_bytes)?;
+    writer.append_stored_bytes(SIGNATURES_NAME, &envelope.to_bytes())?;
+    let bundle_size = writer.finish()?;
+    drop(output);
+    temp.persist(0o644).map_err(io_err(out))?;
+    Ok(SignSummary {
+        manifest,
+        bundle_size,
+        key_id: key.id(),
+    })
+}
 
-    // 1. Small text files: deflated and written in order.
+/// Run `tasks` on all cores, mapping failures to the input file at fault.
+fn run_tasks(
+    tasks: &[Task],
+    files: &[&InputFile],
+    options: &SignOptions,
+) -> Result<Vec<TaskDigest>, SignError> {
+    let engine = Engine {
+        chunk_size: options.chunk_size,
+        threads: options.threads,
+    };
+    let noop = |_: u64| {};
+    let progress: &(dyn Fn(u64) + Sync) = match &options.progress {
+        Some(p) => p.as_ref(),
+        None => &noop,
+    };
+    let digests = engine.run(tasks, progress).map_err(|e| match e {
+        TaskError::Truncated { task, .. } => SignError::Changed(files[task].source.clone()),
+        TaskError::Io { task, source } => SignError::Io {
+            path: files[task].source.clone(),
+            source,
+        },
+    })?;
+    for file in files {
+        check_unchanged(file)?;
+    }
+    Ok(digests)
+}
+
+/// Detached signing: hash the files where they are; nothing is copied.
+fn hash_in_place(files: &[InputFile], options: &SignOptions) -> Result<Vec<FileEntry>, SignError> {
+    let tasks: Vec<Task> = files
+        .iter()
+        .map(|f| Task {
+            source: Source::Path(f.source.clone()),
+            size: f.size,
+            sink: None,
+        })
+        .collect();
+    let refs: Vec<&InputFile> = files.iter().collect();
+    let digests = run_tasks(&tasks, &refs, options)?;
+    Ok(files
+        .iter()
+        .zip(&digests)
+        .map(|(f, d)| FileEntry {
+            path: f.path.clone(),
+            size: f.size,
+            digest: d.digest,
+            deflate: None,
+        })
+        .collect())
+}
+
+/// Write every file into the bundle: small text files deflated first, then the stored
+/// files copied and hashed on all cores. Returns the manifest entries in path order.
+fn pack_files(
+    files: &[InputFile],
+    options: &SignOptions,
+    writer: &mut BundleWriter<'_>,
+) -> Result<Vec<FileEntry>, SignError> {
     let mut stored: Vec<&InputFile> = Vec::new();
     let mut results: Vec<Option<FileEntry>> = vec![None; files.len()];
     for (i, file) in files.iter().enumerate() {
@@ -174,7 +277,7 @@ pub fn sign(
         }
     }
 
-    // 2. Stored files: lay out headers, then copy and hash in parallel.
+    // Lay out the stored members' headers, then copy and hash in parallel.
     let mut tasks = Vec::with_capacity(stored.len());
     let first_stored = writer.entries.len();
     for file in &stored {
@@ -183,7 +286,7 @@ pub fn sign(
             source: Source::Path(file.source.clone()),
             size: file.size,
             sink: Some(Sink {
-                target: Target::File(output.clone()),
+                target: Target::File(writer.out.clone()),
                 offset: entry.data_offset,
                 fresh: true,
             }),
@@ -191,42 +294,24 @@ pub fn sign(
     }
     if let Some(first) = writer.entries.get(first_stored) {
         let start = first.header_offset;
-        crate::fsutil::preallocate(&output, start, writer.pos - start);
+        crate::fsutil::preallocate(&writer.out, start, writer.pos - start);
     }
-    let engine = Engine {
-        chunk_size: options.chunk_size,
-        threads: options.threads,
-    };
-    let noop = |_: u64| {};
-    let progress: &(dyn Fn(u64) + Sync) = match &options.progress {
-        Some(p) => p.as_ref(),
-        None => &noop,
-    };
-    let digests = engine.run(&tasks, progress).map_err(|e| match e {
-        TaskError::Truncated { task, .. } => SignError::Changed(stored[task].source.clone()),
-        TaskError::Io { task, source } => SignError::Io {
-            path: stored[task].source.clone(),
-            source,
-        },
-    })?;
-    for (k, (file, d)) in stored.iter().zip(&digests).enumerate() {
-        check_unchanged(file)?;
+    let digests = run_tasks(&tasks, &stored, options)?;
+    for (k, d) in digests.iter().enumerate() {
         let entry = &mut writer.entries[first_stored + k];
         entry.crc32 = d.crc32;
         let header = zip::local_header(entry);
-        output
-            .write_all_at(&header, entry.header_offset)
-            .map_err(io_err(out))?;
+        let at = entry.header_offset;
+        writer.write_at(&header, at)?;
     }
-    let mut stored_iter = stored.iter().zip(&digests);
-    for (i, file) in files.iter().enumerate() {
-        if results[i].is_none() {
-            let (s, d) = stored_iter.next().ok_or_else(|| SignError::Io {
-                path: out.to_path_buf(),
+    let mut digests = digests.iter();
+    for (slot, file) in results.iter_mut().zip(files) {
+        if slot.is_none() {
+            let d = digests.next().ok_or_else(|| SignError::Io {
+                path: file.source.clone(),
                 source: std::io::Error::other("internal error: digest list out of step"),
             })?;
-            debug_assert_eq!(s.path, file.path);
-            results[i] = Some(FileEntry {
+            *slot = Some(FileEntry {
                 path: file.path.clone(),
                 size: file.size,
                 digest: d.digest,
@@ -234,41 +319,7 @@ pub fn sign(
             });
         }
     }
-
-    // 3. Manifest, signature, central directory.
-    let manifest = Manifest {
-        schema: manifest::SCHEMA.into(),
-        name: options.name.clone(),
-        version: options.version.clone(),
-        created: manifest::format_timestamp(options.created),
-        tool: Tool {
-            name: "modelseal".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        metadata: options.metadata.clone(),
-        digest: DigestParams {
-            algorithm: manifest::DIGEST_ALGORITHM.into(),
-            chunk_size: options.chunk_size,
-        },
-        files: results.into_iter().flatten().collect(),
-    };
-    manifest.validate()?;
-    let manifest_bytes = manifest.to_bytes();
-    let envelope = SignatureEnvelope::new(vec![signing::sign(
-        key,
-        signing::MANIFEST_CONTEXT,
-        &manifest_bytes,
-    )]);
-    writer.append_stored_bytes(MANIFEST_NAME, &manifest_bytes)?;
-    writer.append_stored_bytes(SIGNATURES_NAME, &envelope.to_bytes())?;
-    let bundle_size = writer.finish()?;
-    drop(output);
-    temp.persist(0o644).map_err(io_err(out))?;
-    Ok(SignSummary {
-        manifest,
-        bundle_size,
-        key_id: key.id(),
-    })
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// Countersign an existing bundle: verify that its files match its manifest, then add a

@@ -198,6 +198,20 @@ pub enum Problem {
     /// or compressed bytes): another encoding of the file than the one signed.
     #[error("file {0} is not encoded as signed (compression method or compressed bytes differ)")]
     EncodingMismatch(MemberPath),
+    /// A detached bundle (no files inside) given to [`verify`].
+    #[error(
+        "this is a detached bundle (signatures only): verify it with the model directory (--files DIR)"
+    )]
+    Detached,
+    /// A bundle with files given to [`verify_detached`].
+    #[error("this bundle holds its files: verify it without --files")]
+    NotDetached,
+    /// The directory to verify in place cannot be walked (symlink, special file, bad name…).
+    #[error("{0}")]
+    Directory(String),
+    /// A file in the directory that the manifest does not list.
+    #[error("file {0} is not listed in the manifest")]
+    UnlistedFile(MemberPath),
     /// A member whose CRC-32 differs from its headers.
     #[error("member {0:?} does not match its CRC-32 (content modified)")]
     CrcMismatch(String),
@@ -288,31 +302,15 @@ pub fn verify(
     } = open_container(path, options.zip_limits)?;
     let n = entries.len();
 
-    // Signatures over the exact bytes, before anything else is believed.
-    let envelope = SignatureEnvelope::parse(&signature_bytes).map_err(reject)?;
-    let check = signing::check(
-        &envelope.signatures,
-        signing::MANIFEST_CONTEXT,
-        &manifest_bytes,
-        &policy.keys(),
-    );
-    let mut problems: Vec<Problem> = check
-        .invalid
-        .iter()
-        .map(|k| Problem::InvalidSignature(*k))
-        .collect();
-    if check.valid.is_empty() && problems.is_empty() && !policy.keys().is_empty() {
-        problems.push(Problem::NoTrustedSignature {
-            signers: check.untrusted.iter().copied().collect(),
-        });
+    let Trusted {
+        manifest,
+        envelope,
+        signers,
+    } = check_signatures(&manifest_bytes, &signature_bytes, policy)?;
+    if n == 2 && !manifest.files.is_empty() {
+        return Err(reject(Problem::Detached));
     }
-    if !problems.is_empty() {
-        return Err(VerifyError::Rejected(problems));
-    }
-    let manifest = Manifest::parse(&manifest_bytes).map_err(reject)?;
-    let signers = policy
-        .accept(&manifest, &check)
-        .map_err(VerifyError::Rejected)?;
+    let mut problems = Vec::new();
 
     // Every member is a listed file, every listed file a member of the right size.
     let mut members = HashMap::new();
@@ -466,6 +464,162 @@ pub fn verify(
         signers,
         entries,
         members,
+    })
+}
+
+/// What the signatures established.
+struct Trusted {
+    manifest: Manifest,
+    envelope: SignatureEnvelope,
+    signers: Vec<KeyId>,
+}
+
+/// Check the signatures over the exact manifest bytes under `policy` (before anything in the
+/// manifest is believed), then parse the manifest and apply the policy.
+fn check_signatures(
+    manifest_bytes: &[u8],
+    signature_bytes: &[u8],
+    policy: &dyn TrustPolicy,
+) -> Result<Trusted, VerifyError> {
+    let envelope = SignatureEnvelope::parse(signature_bytes).map_err(reject)?;
+    let keys = policy.keys();
+    let check = signing::check(
+        &envelope.signatures,
+        signing::MANIFEST_CONTEXT,
+        manifest_bytes,
+        &keys,
+    );
+    let mut problems: Vec<Problem> = check
+        .invalid
+        .iter()
+        .map(|k| Problem::InvalidSignature(*k))
+        .collect();
+    if check.valid.is_empty() && problems.is_empty() && !keys.is_empty() {
+        problems.push(Problem::NoTrustedSignature {
+            signers: check.untrusted.iter().copied().collect(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(VerifyError::Rejected(problems));
+    }
+    let manifest = Manifest::parse(manifest_bytes).map_err(reject)?;
+    let signers = policy
+        .accept(&manifest, &check)
+        .map_err(VerifyError::Rejected)?;
+    Ok(Trusted {
+        manifest,
+        envelope,
+        signers,
+    })
+}
+
+/// Files verified in place against a detached bundle. Only [`verify_detached`] creates one.
+#[derive(Debug)]
+pub struct VerifiedTree {
+    root: PathBuf,
+    manifest: Manifest,
+    signers: Vec<KeyId>,
+}
+
+impl VerifiedTree {
+    /// The verified manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// Keys whose signatures made the bundle trusted.
+    pub fn signers(&self) -> &[KeyId] {
+        &self.signers
+    }
+    /// The directory that was verified.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Verify the files under `dir` against the detached bundle at `bundle` (written by
+/// `sign` with `detached`): the bundle's signatures and manifest as for [`verify`], then
+/// the directory must hold exactly the listed files (same walking rules as `sign`: no
+/// symlinks unless `collect` follows them, no special files), each with its size and
+/// digest. The result holds for the bytes as they were read: files that can change
+/// afterwards are not protected (deploy full bundles, or verify a read-only copy).
+pub fn verify_detached(
+    bundle: &Path,
+    dir: &Path,
+    policy: &dyn TrustPolicy,
+    options: &VerifyOptions,
+    collect: &super::CollectOptions,
+) -> Result<VerifiedTree, VerifyError> {
+    let c = open_container(bundle, options.zip_limits)?;
+    if c.entries.len() != 2 {
+        return Err(reject(Problem::NotDetached));
+    }
+    let Trusted {
+        manifest, signers, ..
+    } = check_signatures(&c.manifest_bytes, &c.signature_bytes, policy)?;
+    let files = super::collect::collect_one(dir, collect)
+        .map_err(|e| reject(Problem::Directory(e.to_string())))?;
+    let mut problems = Vec::new();
+    let mut tasks = Vec::new();
+    let mut expected = Vec::new();
+    let on_disk: HashMap<&str, &super::InputFile> =
+        files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for f in &files {
+        if manifest.file(f.path.as_str()).is_none() {
+            problems.push(Problem::UnlistedFile(f.path.clone()));
+        }
+    }
+    for entry in &manifest.files {
+        match on_disk.get(entry.path.as_str()) {
+            None => problems.push(Problem::MissingFile(entry.path.clone())),
+            Some(f) if f.size != entry.size => problems.push(Problem::SizeMismatch {
+                path: entry.path.clone(),
+                expected: entry.size,
+                actual: f.size,
+            }),
+            Some(f) => {
+                tasks.push(Task {
+                    source: Source::Path(f.source.clone()),
+                    size: f.size,
+                    sink: None,
+                });
+                expected.push(entry);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(VerifyError::Rejected(problems));
+    }
+    let engine = Engine {
+        chunk_size: manifest.digest.chunk_size,
+        threads: options.threads,
+    };
+    let noop = |_: u64| {};
+    let progress: &(dyn Fn(u64) + Sync) = match &options.progress {
+        Some(p) => p.as_ref(),
+        None => &noop,
+    };
+    let digests = engine.run(&tasks, progress).map_err(|e| {
+        let task = e.task();
+        VerifyError::Io {
+            path: dir.join(expected[task].path.as_str()),
+            source: match e {
+                TaskError::Io { source, .. } => source,
+                truncated @ TaskError::Truncated { .. } => io::Error::other(truncated.to_string()),
+            },
+        }
+    })?;
+    for (entry, d) in expected.iter().zip(&digests) {
+        if d.digest != entry.digest {
+            problems.push(Problem::DigestMismatch(entry.path.clone()));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(VerifyError::Rejected(problems));
+    }
+    Ok(VerifiedTree {
+        root: dir.to_path_buf(),
+        manifest,
+        signers,
     })
 }
 
@@ -887,6 +1041,10 @@ impl Problem {
             Problem::SizeMismatch { .. } => "size-mismatch",
             Problem::DigestMismatch(_) => "digest-mismatch",
             Problem::EncodingMismatch(_) => "encoding-mismatch",
+            Problem::Detached => "detached-bundle",
+            Problem::NotDetached => "not-detached",
+            Problem::Directory(_) => "bad-directory",
+            Problem::UnlistedFile(_) => "unlisted-file",
             Problem::CrcMismatch(_) => "crc-mismatch",
             Problem::Corrupt { .. } => "corrupt-member",
         }

@@ -68,6 +68,11 @@ pub struct Args {
     /// Skip files and directories with this name (repeatable), e.g. --exclude .git.
     #[arg(long, value_name = "NAME")]
     pub exclude: Vec<String>,
+    /// Write a detached bundle: the manifest and signatures only (kilobytes); the files
+    /// stay where they are and are verified in place with `verify --files DIR`. Nothing is
+    /// copied, so signing costs one read of the files.
+    #[arg(long)]
+    pub detached: bool,
     /// Countersign this existing bundle instead of creating one.
     #[arg(long, value_name = "BUNDLE", conflicts_with_all = ["paths", "name", "metadata", "created"])]
     pub add_signature: Option<PathBuf>,
@@ -120,6 +125,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     options.metadata = read_metadata(args.metadata.as_deref())?;
     options.created = created_time(args.created.as_deref())?;
     options.compress_level = args.compress_level;
+    options.detached = args.detached;
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
@@ -128,7 +134,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         exclude: args.exclude.clone(),
         skip: None,
     };
-    let total = total_size(&args.paths);
+    let total = super::progress::total_size(&args.paths);
     let progress = Progress::bytes(total, "signing", args.quiet || args.json);
     options.progress = progress.callback();
     let summary = bundle::sign(&args.paths, &key, &out_path, &options).map_err(sign_error)?;
@@ -299,17 +305,4 @@ fn created_time(arg: Option<&str>) -> Result<SystemTime, CliError> {
             });
     }
     Ok(SystemTime::now())
-}
-
-fn total_size(paths: &[PathBuf]) -> u64 {
-    fn walk(p: &Path) -> u64 {
-        match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => std::fs::read_dir(p)
-                .map(|rd| rd.flatten().map(|e| walk(&e.path())).sum())
-                .unwrap_or(0),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        }
-    }
-    paths.iter().map(|p| walk(p)).sum()
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::progress::Progress;
 use super::trust::{PinArgs, TrustArg};
 use super::{CliError, Exit, Output};
-use modelseal::bundle::{self, VerifyError, VerifyOptions};
+use modelseal::bundle::{self, CollectOptions, VerifyError, VerifyOptions};
 use modelseal::trust::Requirement;
 
 /// Verify a bundle against trusted keys; optionally extract it.
@@ -19,6 +19,11 @@ use modelseal::trust::Requirement;
 ///
 /// With --extract DIR the files are written only after everything verified, only inside
 /// DIR (which must be absent or empty), and DIR appears complete or not at all.
+///
+/// With --files DIR, BUNDLE is a detached bundle (`sign --detached`): the files in DIR are
+/// verified in place and must be exactly the signed ones. That proves what was read at that
+/// moment; a directory others can write may change afterwards (deploy full bundles, or a
+/// read-only copy).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The bundle to verify.
@@ -32,8 +37,14 @@ pub struct Args {
     #[command(flatten)]
     pub pin: PinArgs,
     /// Extract the files into DIR once verified.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "files")]
     pub extract: Option<PathBuf>,
+    /// Verify the files of DIR in place against a detached bundle.
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// With --files: follow symbolic links in DIR instead of refusing them.
+    #[arg(long, requires = "files")]
+    pub follow_symlinks: bool,
     /// Hashing threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -81,24 +92,38 @@ pub fn run(args: Args) -> Result<(), CliError> {
     if let Some(t) = args.threads {
         options.threads = t.max(1);
     }
-    let size = std::fs::metadata(&args.bundle)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let size = match &args.files {
+        Some(dir) => super::progress::total_size(std::slice::from_ref(dir)),
+        None => std::fs::metadata(&args.bundle)
+            .map(|m| m.len())
+            .unwrap_or(0),
+    };
     let progress = Progress::bytes(size, "verifying", args.quiet || args.json);
     options.progress = progress.callback();
-    let result = bundle::verify(&args.bundle, trust.policy(), &options);
+    let result = match &args.files {
+        None => bundle::verify(&args.bundle, trust.policy(), &options)
+            .map(|v| (v.manifest().clone(), v.signers().to_vec())),
+        Some(dir) => {
+            let collect = CollectOptions {
+                follow_symlinks: args.follow_symlinks,
+                ..CollectOptions::default()
+            };
+            bundle::verify_detached(&args.bundle, dir, trust.policy(), &options, &collect)
+                .map(|v| (v.manifest().clone(), v.signers().to_vec()))
+        }
+    };
     progress.finish();
     let out = Output { json: args.json };
     match result {
-        Ok(verified) => {
-            let m = verified.manifest();
+        Ok((manifest, signers)) => {
+            let m = &manifest;
             let report = Report {
                 verified: true,
                 bundle: &args.bundle,
                 name: Some(&m.name),
                 version: Some(&m.version),
                 created: Some(&m.created),
-                signers: verified.signers().iter().map(ToString::to_string).collect(),
+                signers: signers.iter().map(ToString::to_string).collect(),
                 trust_root_version: trust.root.as_ref().map(|r| r.root().version),
                 files: m.files.len(),
                 bytes: m.total_size(),
