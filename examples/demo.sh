@@ -2,7 +2,9 @@
 # The main job on the built-in example, end to end:
 #   1. verify the committed, pre-signed example bundle against keys/example.pub;
 #   2. make a throwaway key, sign the example model (a scikit-learn pipeline) with its
-#      metadata, verify it, extract it, and show that a one-byte change is caught.
+#      metadata, verify it, extract it, and show that a one-byte change is caught;
+#   3. import untrusted models in the sandbox: a malicious pickle is refused, a PyTorch
+#      checkpoint becomes a signed safetensors bundle.
 # Usage: ./examples/demo.sh   (after: cargo build --release --locked)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +33,12 @@ printf 'X' | dd of="$work/tampered.zip" bs=1 seek="$offset" conv=notrunc status=
 if "$MS" verify "$work/tampered.zip" --trust "$work/keys/demo.pub"; then
   echo "tampered bundle verified: this is a bug" >&2; exit 1
 fi
-echo "== demo OK: the tampered bundle was refused"
+echo "== 5. import untrusted models: parsed in the sandbox, nothing executed"
+if "$MS" inspect examples/untrusted/evil.pkl; then
+  echo "a pickle calling os.system was accepted: this is a bug" >&2; exit 1
+fi
+"$MS" import examples/untrusted/mlp-checkpoint.pt --out "$work/mlp.zip" --key "$work/keys/demo.key" \
+      --name mlp --version 1.0.0
+"$MS" verify "$work/mlp.zip" --trust "$work/keys/demo.pub" --extract "$work/mlp"
+ls -l "$work/mlp"
+echo "== demo OK: tampering and a malicious pickle were refused; the checkpoint became a signed safetensors bundle"
