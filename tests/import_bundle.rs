@@ -54,6 +54,7 @@ fn imported_bundle_verifies_and_records_the_import() {
     );
     assert_eq!(record["format"], "npy");
     assert_eq!(record["limits"]["max_memory"], 1u64 << 30);
+    assert_eq!(record["limits"]["max_wasm_stack"], 4u64 << 20);
     assert_eq!(record["report"]["tensors"][0]["name"], "w");
     let meta = &verified.manifest().metadata;
     assert_eq!(meta["modelseal_import"]["format"], "npy");

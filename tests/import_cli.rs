@@ -244,3 +244,34 @@ fn import_with_key_writes_a_bundle_that_verifies() {
     left.sort();
     assert_eq!(left, vec!["k.key", "k.pub", "model.zip"]);
 }
+
+#[test]
+fn the_wasm_stack_is_configurable_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/untrusted/mlp-checkpoint.pt");
+    let st = dir.path().join("out.safetensors");
+    let out = modelseal(&[
+        "import",
+        src.to_str().unwrap(),
+        "--out",
+        st.to_str().unwrap(),
+        "--max-stack",
+        "512KiB",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = modelseal(&[
+        "import",
+        src.to_str().unwrap(),
+        "--out",
+        st.to_str().unwrap(),
+        "--max-stack",
+        "1KiB",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("between 256 KiB and 256 MiB"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::units::{parse_duration, parse_size};
+use super::units::{parse_duration, parse_size, parse_stack};
 use super::{CliError, Exit, Output};
 use modelseal::bundle::SignOptions;
 use modelseal::import::bundle::{default_bundle_name, import_to_bundle};
@@ -34,8 +34,9 @@ use modelseal::sandbox::limits::{human_duration, human_size};
 ///   --timeout      wall time of the parse              (default 60s)
 ///   --max-output   decoded bytes and tensor data       (default 16GiB)
 ///   --max-tensors  number of tensors                   (default 100000)
+///   --max-stack    wasm stack of the loader            (default 4MiB)
 /// Fixed limits: loader result 64 MiB, 256 external files, 16 dimensions, tensor names of
-/// 1024 bytes, 10000 metadata entries of 64 KiB, 4 MiB wasm stack.
+/// 1024 bytes, 10000 metadata entries of 64 KiB.
 ///
 /// Exit codes: 0 imported; 1 input refused (dangerous globals, no tensors, malformed or
 /// unsupported content, a limit hit), nothing written; 2 usage error; 3 any other failure
@@ -95,6 +96,9 @@ pub struct LoaderArgs {
     /// Limit on the number of tensors.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_tensors: u64,
+    /// Wasm stack of the loader (deeply nested input needs more), 256KiB to 256MiB.
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_stack)]
+    pub max_stack: u64,
 }
 
 impl LoaderArgs {
@@ -110,6 +114,7 @@ impl LoaderArgs {
         options.limits.timeout = self.timeout;
         options.limits.max_output = self.max_output;
         options.limits.max_tensors = self.max_tensors;
+        options.limits.max_wasm_stack = self.max_stack;
         options
     }
 }

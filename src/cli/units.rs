@@ -54,6 +54,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{text:?} is not a duration (use e.g. 60s, 2m): {e}"))
 }
 
+/// Parse a wasm stack size: a size between 256 KiB and 256 MiB.
+pub fn parse_stack(text: &str) -> Result<u64, String> {
+    use modelseal::sandbox::limits::{MAX_WASM_STACK, MIN_WASM_STACK, human_size};
+    let v = parse_size(text)?;
+    if (MIN_WASM_STACK..=MAX_WASM_STACK).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "must be between {} and {}",
+            human_size(MIN_WASM_STACK),
+            human_size(MAX_WASM_STACK)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

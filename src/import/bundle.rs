@@ -37,6 +37,8 @@ pub struct RecordedLimits {
     pub max_result_json: u64,
     /// External files limit.
     pub max_external_files: u32,
+    /// Wasm stack of the loader in bytes.
+    pub max_wasm_stack: u64,
     /// Parser limits.
     pub loader: LoaderLimits,
 }
@@ -95,6 +97,7 @@ impl ImportRecord {
                 max_tensors: l.max_tensors,
                 max_result_json: l.max_result_json,
                 max_external_files: l.max_external_files,
+                max_wasm_stack: l.max_wasm_stack,
                 loader: options.loader.clone(),
             },
             model_file: MODEL_FILE.to_string(),

@@ -107,6 +107,7 @@ fn parse(
         source,
     };
     let sources = Sources::open_input(src, options.limits.max_external_files).map_err(io_err)?;
+    crate::sandbox::engine::set_wasm_stack(options.limits.max_wasm_stack)?;
     crate::sandbox::warm_up();
     let source_sha256 = sha256_of(&sources.input().file, sources.input().len).map_err(io_err)?;
     let file_name = src

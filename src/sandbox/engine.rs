@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstancePre, Linker, Module, OptLevel, Strategy, 
 
 use super::abi::{self, HostState};
 use super::error::SandboxError;
-use super::limits::{EPOCH_TICK, MAX_WASM_STACK};
+use super::limits::{DEFAULT_MAX_WASM_STACK, EPOCH_TICK, MAX_WASM_STACK, MIN_WASM_STACK};
 
 /// The sandboxed loaders, built from `wasm-loaders/` by `build.rs`.
 pub static LOADER_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/modelseal_loaders.wasm"));
@@ -47,16 +47,18 @@ pub fn hex(bytes: &[u8]) -> String {
 /// the wasm features rustc's wasm32 target emits (reference-types, bulk-memory, sign-ext,
 /// multi-value, mutable globals, saturating float→int). Everything else is off: fewer
 /// features, smaller attack surface.
-pub fn config() -> Config {
+pub fn config(wasm_stack: u64) -> Config {
+    let stack = usize::try_from(wasm_stack.clamp(MIN_WASM_STACK, MAX_WASM_STACK))
+        .unwrap_or(DEFAULT_MAX_WASM_STACK as usize);
     let mut c = Config::new();
     c.strategy(Strategy::Cranelift);
     c.cranelift_opt_level(OptLevel::Speed);
     c.parallel_compilation(true);
     c.epoch_interruption(true);
-    c.max_wasm_stack(MAX_WASM_STACK);
+    c.max_wasm_stack(stack);
     // Never used (no async support is compiled in), but wasmtime requires it to be at
     // least `max_wasm_stack`.
-    c.async_stack_size(MAX_WASM_STACK);
+    c.async_stack_size(stack);
     let off = [
         WasmFeatures::SIMD,
         WasmFeatures::RELAXED_SIMD,
@@ -93,8 +95,36 @@ pub fn config() -> Config {
     c
 }
 
+/// The wasm stack the engine is (or will be) built with.
+static WASM_STACK: OnceLock<u64> = OnceLock::new();
+
+/// Choose the guest's wasm stack for this process. The engine is built once, so this must
+/// come before the first load (or repeat the same value); otherwise it is an error.
+pub fn set_wasm_stack(bytes: u64) -> Result<(), SandboxError> {
+    if !(MIN_WASM_STACK..=MAX_WASM_STACK).contains(&bytes) {
+        return Err(SandboxError::Setup(format!(
+            "the wasm stack limit must be between {} and {}",
+            super::limits::human_size(MIN_WASM_STACK),
+            super::limits::human_size(MAX_WASM_STACK)
+        )));
+    }
+    let chosen = *WASM_STACK.get_or_init(|| bytes);
+    if chosen != bytes {
+        return Err(SandboxError::Setup(format!(
+            "the wasm stack limit is already {} in this process",
+            super::limits::human_size(chosen)
+        )));
+    }
+    Ok(())
+}
+
+/// The wasm stack of this process's engine.
+pub fn wasm_stack() -> u64 {
+    *WASM_STACK.get_or_init(|| DEFAULT_MAX_WASM_STACK)
+}
+
 fn build() -> Result<Compiled, String> {
-    let engine = Engine::new(&config()).map_err(|e| format!("engine: {e:#}"))?;
+    let engine = Engine::new(&config(wasm_stack())).map_err(|e| format!("engine: {e:#}"))?;
     let started = Instant::now();
     let module =
         Module::new(&engine, LOADER_WASM).map_err(|e| format!("compiling the loaders: {e:#}"))?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::limits::{MAX_WASM_STACK, human_duration, human_size};
+use super::limits::{human_duration, human_size};
 
 /// A failed sandboxed run. Every trap, limit hit and guest panic ends up here, never as a
 /// host panic.
@@ -22,7 +22,7 @@ pub enum SandboxError {
         limit: Duration,
     },
     /// The guest's stack overflowed (input nested too deeply): either the wasm call stack
-    /// (limited to [`MAX_WASM_STACK`]) or the shadow stack a Rust guest keeps at the bottom of
+    /// (limited per process, see `engine::set_wasm_stack`) or the shadow stack a Rust guest keeps at the bottom of
     /// its linear memory, whose overflow shows as an out-of-bounds access (safe Rust makes
     /// no other out-of-bounds accesses).
     #[error("{}", stack_message(*shadow))]
@@ -80,7 +80,7 @@ fn stack_message(shadow: bool) -> String {
     } else {
         format!(
             "loader exceeded its {} stack limit: the input is nested too deeply",
-            human_size(MAX_WASM_STACK as u64)
+            human_size(super::engine::wasm_stack())
         )
     }
 }

@@ -22,12 +22,20 @@ pub const MAX_READ_PER_CALL: u64 = 64 << 20;
 pub const MAX_PANIC_MESSAGE: usize = 4 << 10;
 /// Longest external file name the guest may ask for.
 pub const MAX_EXTERNAL_NAME: usize = 4096;
-/// Wasm stack available to the guest (engine-wide). Deeper recursion traps with a
-/// stack-overflow error instead of crashing the host.
-pub const MAX_WASM_STACK: usize = 4 << 20;
-/// Native stack of the thread that runs the guest: well above [`MAX_WASM_STACK`] so that
+/// Default wasm stack available to the guest. Deeper recursion traps with a stack-overflow
+/// error instead of crashing the host. The engine is built once per process, so the stack
+/// limit is fixed by the first load of the process (`engine::set_wasm_stack`).
+pub const DEFAULT_MAX_WASM_STACK: u64 = 4 << 20;
+/// Smallest wasm stack accepted.
+pub const MIN_WASM_STACK: u64 = 256 << 10;
+/// Largest wasm stack accepted.
+pub const MAX_WASM_STACK: u64 = 256 << 20;
+
+/// Native stack of the thread that runs the guest: well above the wasm stack so that
 /// wasmtime's own stack check always fires first.
-pub const GUEST_THREAD_STACK: usize = MAX_WASM_STACK * 4 + (16 << 20);
+pub fn guest_thread_stack(wasm_stack: u64) -> usize {
+    usize::try_from(wasm_stack.saturating_mul(4).saturating_add(16 << 20)).unwrap_or(usize::MAX)
+}
 /// Most table elements the guest may have (Rust guests use one small function table).
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// Period of the epoch ticker that enforces the time limit.
@@ -49,6 +57,9 @@ pub struct SandboxLimits {
     pub max_result_json: u64,
     /// Maximum external files opened ([`DEFAULT_MAX_EXTERNAL_FILES`]).
     pub max_external_files: u32,
+    /// Wasm stack of the guest, in bytes ([`DEFAULT_MAX_WASM_STACK`]; between
+    /// [`MIN_WASM_STACK`] and [`MAX_WASM_STACK`]; fixed per process at the first load).
+    pub max_wasm_stack: u64,
 }
 
 impl Default for SandboxLimits {
@@ -60,6 +71,7 @@ impl Default for SandboxLimits {
             max_tensors: DEFAULT_MAX_TENSORS,
             max_result_json: DEFAULT_MAX_RESULT_JSON,
             max_external_files: DEFAULT_MAX_EXTERNAL_FILES,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
         }
     }
 }

@@ -8,7 +8,7 @@ use wasmtime::{Store, TypedFunc};
 use super::abi::{HostState, Limiter};
 use super::engine::compiled;
 use super::error::{SandboxError, TrapContext, classify};
-use super::limits::{EPOCH_TICK, GUEST_THREAD_STACK, SandboxLimits};
+use super::limits::{EPOCH_TICK, SandboxLimits, guest_thread_stack};
 use super::sources::{OutputBuffer, Sources};
 
 /// What a finished guest run hands back: its result JSON (still tainted) and the byte
@@ -53,7 +53,7 @@ pub fn run_loader(
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .name("modelseal-guest".into())
-            .stack_size(GUEST_THREAD_STACK)
+            .stack_size(guest_thread_stack(super::engine::wasm_stack()))
             .spawn_scoped(scope, || run_on_this_thread(state, options_json, limits))
             .map_err(SandboxError::Io)?;
         handle
