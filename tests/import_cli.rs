@@ -275,3 +275,29 @@ fn the_wasm_stack_is_configurable_and_bounded() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn loader_limits_are_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("deep.pkl");
+    let mut bytes = b"\x80\x02".to_vec();
+    bytes.extend(std::iter::repeat_n(b'(', 1500));
+    bytes.extend(std::iter::repeat_n(b'l', 1500));
+    bytes.push(b'.');
+    std::fs::write(&src, &bytes).unwrap();
+    let src = src.to_str().unwrap();
+    let out = modelseal(&["inspect", src]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("max_depth"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = modelseal(&["inspect", src, "--max-depth", "2000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no tensors found"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::progress::Progress;
 use super::units::{parse_duration, parse_size, parse_stack};
 use super::{CliError, Exit, Output};
 use modelseal::bundle::SignOptions;
@@ -35,6 +36,9 @@ use modelseal::sandbox::limits::{human_duration, human_size};
 ///   --max-output   decoded bytes and tensor data       (default 16GiB)
 ///   --max-tensors  number of tensors                   (default 100000)
 ///   --max-stack    wasm stack of the loader            (default 4MiB)
+///   --max-depth, --max-memo, --max-objects, --max-decompressed: the loaders' own
+///                  limits on nesting, pickle memo, objects built and decompressed bytes
+///                  (defaults 1000, 1000000, 10000000, 4GiB)
 /// Fixed limits: loader result 64 MiB, 256 external files, 16 dimensions, tensor names of
 /// 1024 bytes, 10000 metadata entries of 64 KiB.
 ///
@@ -96,6 +100,20 @@ pub struct LoaderArgs {
     /// Limit on the number of tensors.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_tensors: u64,
+    /// Nesting depth the loaders accept (pickle containers, HDF5 groups, ONNX subgraphs,
+    /// GGUF arrays).
+    #[arg(long, value_name = "N", default_value_t = modelseal::import::options::DEFAULT_MAX_DEPTH)]
+    pub max_depth: u64,
+    /// Pickle memo entries.
+    #[arg(long, value_name = "N", default_value_t = modelseal::import::options::DEFAULT_MAX_MEMO)]
+    pub max_memo: u64,
+    /// Objects a loader may build while parsing.
+    #[arg(long, value_name = "N", default_value_t = modelseal::import::options::DEFAULT_MAX_OBJECTS)]
+    pub max_objects: u64,
+    /// Bytes produced by decompression inside the loader (compressed joblib, npz members,
+    /// HDF5 chunks): against decompression bombs.
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    pub max_decompressed: u64,
     /// Wasm stack of the loader (deeply nested input needs more), 256KiB to 256MiB.
     #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_stack)]
     pub max_stack: u64,
@@ -115,6 +133,10 @@ impl LoaderArgs {
         options.limits.max_output = self.max_output;
         options.limits.max_tensors = self.max_tensors;
         options.limits.max_wasm_stack = self.max_stack;
+        options.loader.max_depth = self.max_depth;
+        options.loader.max_memo = self.max_memo;
+        options.loader.max_objects = self.max_objects;
+        options.loader.max_decompressed = self.max_decompressed;
         options
     }
 }
@@ -131,7 +153,10 @@ struct Success<'a> {
 /// Run the command.
 pub fn run(args: Args) -> Result<(), CliError> {
     let output = Output { json: args.json };
-    let options = args.loader.options();
+    let mut options = args.loader.options();
+    let source_size = std::fs::metadata(&args.src).map(|m| m.len()).unwrap_or(0);
+    let progress = Progress::bytes(source_size, "importing", args.quiet || args.json);
+    options.progress = progress.callback().map(modelseal::import::Progress);
     let is_zip = args
         .out
         .extension()

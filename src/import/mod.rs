@@ -19,7 +19,7 @@ pub mod report;
 pub mod validate;
 
 pub use error::{ErrorClass, ImportError};
-pub use options::{FORMAT_IDS, ImportOptions, LoaderLimits};
+pub use options::{FORMAT_IDS, ImportOptions, LoaderLimits, Progress};
 pub use pipeline::{
     ImportOutcome, import, import_with_test_hook, inspect_model, inspect_model_with_test_hook,
 };

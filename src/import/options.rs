@@ -68,7 +68,27 @@ pub struct ImportOptions {
     pub limits: SandboxLimits,
     /// Parser limits passed to the loaders.
     pub loader: LoaderLimits,
+    /// Told how many bytes of tensor data were just written (for progress bars).
+    pub progress: Option<Progress>,
 }
+
+/// A progress callback: called with the number of bytes just processed.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
+}
+
+impl PartialEq for Progress {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Progress {}
 
 impl ImportOptions {
     /// The options JSON for the guest, with `format` as given (already checked).

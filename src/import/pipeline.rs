@@ -220,7 +220,7 @@ fn import_inner(
         });
     }
     let started = Instant::now();
-    let output_bytes = write_safetensors(&parsed, out, &out_dir)?;
+    let output_bytes = write_safetensors(&parsed, out, &out_dir, options.progress.as_ref())?;
     let write_time = started.elapsed();
     Ok(ImportOutcome {
         report: report_of(src, &parsed, None),
@@ -241,7 +241,12 @@ fn source_file(run: &GuestRun, source: SourceRef) -> Option<&File> {
 
 /// Write the safetensors file through a temporary file in `dir`, renamed onto `out` when
 /// complete. Returns its size.
-fn write_safetensors(parsed: &Parsed, out: &Path, dir: &Path) -> Result<u64, ImportError> {
+fn write_safetensors(
+    parsed: &Parsed,
+    out: &Path,
+    dir: &Path,
+    progress: Option<&crate::import::Progress>,
+) -> Result<u64, ImportError> {
     let model = &parsed.model;
     let write_err = |source| ImportError::Io {
         action: "writing",
@@ -283,6 +288,9 @@ fn write_safetensors(parsed: &Parsed, out: &Path, dir: &Path) -> Result<u64, Imp
                     source: io::Error::new(e.kind(), format!("tensor {:?}: {e}", t.name())),
                 })
             })?;
+            if let Some(p) = progress {
+                (p.0)(t.nbytes());
+            }
         }
         let mut sink = writer.finish()?;
         sink.flush().map_err(write_err)?;
