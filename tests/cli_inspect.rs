@@ -107,3 +107,39 @@ fn a_bundle_gets_its_manifest() {
         "--trust on a model file is a usage error"
     );
 }
+
+#[test]
+fn several_files_in_one_run_report_the_worst_outcome() {
+    let o = modelseal(&[
+        "inspect",
+        "examples/untrusted/mlp-checkpoint.pt",
+        "examples/untrusted/evil.pkl",
+        "examples/iris-1.0.0.zip",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the malicious pickle decides the exit code"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("== examples/untrusted/mlp-checkpoint.pt"),
+        "{out}"
+    );
+    assert!(out.contains("import:  allowed"), "{out}");
+    assert!(
+        out.contains("UNVERIFIED bundle examples/iris-1.0.0.zip"),
+        "{out}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("posix.system (code-execution)") || err.contains("os.system (code-execution)"),
+        "{err}"
+    );
+    let o = modelseal(&[
+        "inspect",
+        "examples/untrusted/mlp-checkpoint.pt",
+        "examples/iris-1.0.0.zip",
+    ]);
+    assert!(o.status.success());
+}

@@ -19,12 +19,13 @@ use modelseal::trust::Requirement;
 /// For any other file (a model to import): the report an import would produce, parsed in
 /// the sandbox: format, tensors (name, dtype, shape), every global referenced with its risk
 /// class, warnings, and whether import would refuse it. Useful as a scanner: exit 0 when
-/// import would accept the file, 1 when it would refuse it.
+/// import would accept every file, 1 when it would refuse one. Several files are inspected
+/// in one process (the sandbox is compiled once); with --json each gets its own document.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The bundle or model file to inspect.
-    #[arg(value_name = "FILE")]
-    pub bundle: PathBuf,
+    /// The bundles or model files to inspect.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
     /// Verify against this public key (repeatable) or trust root first.
     #[arg(long, value_name = "K.pub|TRUST.json")]
     pub trust: Vec<PathBuf>,
@@ -47,31 +48,60 @@ struct Report<'a> {
     manifest: &'a Manifest,
 }
 
-/// Run the command.
+/// Run the command: every file in turn; the exit code is the worst outcome.
 pub fn run(args: Args) -> Result<(), CliError> {
-    let is_bundle = bundle::looks_like_bundle(&args.bundle)
-        .map_err(|e| CliError::failure(format!("{}: {e}", args.bundle.display())))?;
+    let several = args.files.len() > 1;
+    let mut worst: Option<CliError> = None;
+    for file in &args.files {
+        if several && !args.json {
+            println!("== {}", file.display());
+        }
+        if let Err(e) = inspect_one(&args, file) {
+            if several {
+                // Report now; keep going with the other files.
+                let _ = e.report();
+            }
+            let worse = worst
+                .as_ref()
+                .is_none_or(|w| (e.exit as u8) > (w.exit as u8));
+            if worse {
+                worst = Some(e);
+            }
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some(mut e) if several => {
+            e.quiet = true;
+            Err(e)
+        }
+        Some(e) => Err(e),
+    }
+}
+
+fn inspect_one(args: &Args, path: &Path) -> Result<(), CliError> {
+    let is_bundle = bundle::looks_like_bundle(path)
+        .map_err(|e| CliError::failure(format!("{}: {e}", path.display())))?;
     if !is_bundle {
         if !args.trust.is_empty() {
             return Err(CliError::usage(format!(
                 "{} is not a modelseal bundle; --trust applies to bundles only",
-                args.bundle.display()
+                path.display()
             )));
         }
-        return super::inspect_model::run(&args.bundle, args.json, &args.loader.options());
+        return super::inspect_model::run(path, args.json, &args.loader.options());
     }
     let (manifest, signers, verified) = if args.trust.is_empty() {
-        let u = bundle::read_unverified(&args.bundle).map_err(|e| {
-            CliError::new(Exit::Rejected, format!("{}: {e}", args.bundle.display()))
-        })?;
+        let u = bundle::read_unverified(path)
+            .map_err(|e| CliError::new(Exit::Rejected, format!("{}: {e}", path.display())))?;
         (u.manifest, u.claimed_signers, false)
     } else {
         let trust = TrustArg::load_with(&args.trust, &args.pin, Requirement::Threshold)?;
         let options = VerifyOptions::default();
-        let v = bundle::verify(&args.bundle, trust.policy(), &options).map_err(|e| {
+        let v = bundle::verify(path, trust.policy(), &options).map_err(|e| {
             let mut err = CliError::new(
                 Exit::Rejected,
-                format!("{} does not verify", args.bundle.display()),
+                format!("{} does not verify", path.display()),
             );
             err.lines
                 .extend(e.problems().iter().map(ToString::to_string));
@@ -84,7 +114,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         (v.manifest().clone(), signers, true)
     };
     let report = Report {
-        bundle: &args.bundle,
+        bundle: path,
         verified,
         signers: signers.iter().map(ToString::to_string).collect(),
         manifest: &manifest,
