@@ -58,10 +58,23 @@ impl TempOutput {
 /// Reserve disk blocks for `len` bytes at `offset` of a fresh file. Much faster writes on
 /// ext4/xfs than filling a sparse file from several threads; a file system without
 /// `fallocate` is simply not preallocated. The range still reads as zeros.
+///
+/// Preallocation is skipped unless the file system would keep at least `len` bytes free
+/// afterwards: reserving blocks turns zero runs that the writers skip (sparse sources) into
+/// allocated space, and a reservation that fails half-way on a nearly full disk keeps what
+/// it took, so the real writes would then fail for want of space that the data never needed.
 pub fn preallocate(file: &File, offset: u64, len: u64) {
-    if len > 0 {
-        let _ = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len);
+    if len == 0 {
+        return;
     }
+    let Ok(stat) = rustix::fs::fstatvfs(file) else {
+        return;
+    };
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if free / 2 < len {
+        return;
+    }
+    let _ = rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len);
 }
 
 /// Write `contents` to `path` atomically with permissions `mode`.
