@@ -6,8 +6,13 @@
 //! The contract with the host is `docs/sandbox-abi.md`.
 
 #![deny(missing_docs)]
+// No `unsafe` anywhere but the ABI glue: natively (tests, fuzzing) the crate has none at
+// all; on wasm32 only `abi` (host imports, exports) may use it, each block justified.
+#![cfg_attr(not(target_arch = "wasm32"), forbid(unsafe_code))]
+#![cfg_attr(target_arch = "wasm32", deny(unsafe_code))]
 
 #[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
 mod abi;
 pub mod decompress;
 pub mod detect;
@@ -45,7 +50,9 @@ pub fn load(host: &mut dyn Host, options: &Options) -> Result<LoadResult, LoadEr
             LoadError::malformed(format!("unknown format id {:?}", options.format))
         })?
     };
-    run_loader(format, host, options).map_err(|e| e.with_format(format.id()))
+    let mut result = run_loader(format, host, options).map_err(|e| e.with_format(format.id()))?;
+    result.fit_metadata_to_host_limits();
+    Ok(result)
 }
 
 fn run_loader(

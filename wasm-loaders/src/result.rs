@@ -167,6 +167,66 @@ pub struct LoadResult {
     pub warnings: Vec<String>,
 }
 
+/// Most metadata entries (including per-tensor extras) the host accepts.
+pub const HOST_MAX_METADATA_ENTRIES: usize = 10_000;
+/// Longest metadata key, in bytes, the host accepts.
+pub const HOST_MAX_METADATA_KEY: usize = 2048;
+/// Longest metadata value, in bytes, the host accepts.
+pub const HOST_MAX_METADATA_VALUE: usize = 64 << 10;
+/// Most metadata bytes in total (keys and values, extras included) the host accepts.
+pub const HOST_MAX_METADATA_TOTAL: usize = 16 << 20;
+
+impl LoadResult {
+    /// Drop metadata entries the host would refuse (`docs/sandbox-abi.md`, "What the host
+    /// enforces"), with a warning: a file whose only excess is informative metadata (ten
+    /// thousand long strings in a pickle, say) still imports. Entries are kept in name
+    /// order until the budget left by the tensors' extras runs out; over-long values are
+    /// cut, keys the host refuses are dropped.
+    pub fn fit_metadata_to_host_limits(&mut self) {
+        let extras = self.tensors.iter().map(|t| t.extra.len()).sum::<usize>();
+        let mut total: usize = self
+            .tensors
+            .iter()
+            .flat_map(|t| t.extra.iter())
+            .map(|(k, v)| k.len().saturating_add(v.len()))
+            .fold(0, usize::saturating_add);
+        let mut room = HOST_MAX_METADATA_ENTRIES.saturating_sub(extras);
+        let mut dropped = 0usize;
+        let mut kept = BTreeMap::new();
+        for (k, mut v) in std::mem::take(&mut self.metadata) {
+            if k.is_empty() || k.len() > HOST_MAX_METADATA_KEY || k.chars().any(char::is_control) {
+                dropped += 1;
+                continue;
+            }
+            if v.len() > HOST_MAX_METADATA_VALUE {
+                let mut end = HOST_MAX_METADATA_VALUE - 64;
+                while !v.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let len = v.len();
+                v.truncate(end);
+                v.push_str(&format!("… ({len} bytes)"));
+            }
+            let size = k.len().saturating_add(v.len());
+            if room == 0 || total.saturating_add(size) > HOST_MAX_METADATA_TOTAL {
+                dropped += 1;
+                continue;
+            }
+            room -= 1;
+            total += size;
+            kept.insert(k, v);
+        }
+        self.metadata = kept;
+        if dropped > 0 {
+            self.warnings.push(format!(
+                "{dropped} metadata entries dropped (at most {HOST_MAX_METADATA_ENTRIES} \
+                 entries and {} MiB in total are kept)",
+                HOST_MAX_METADATA_TOTAL >> 20
+            ));
+        }
+    }
+}
+
 /// Why a load failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

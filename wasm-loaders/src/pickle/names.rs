@@ -21,17 +21,21 @@ pub fn sanitize_segment(s: &str) -> String {
     out
 }
 
-/// `prefix.segment` (or `segment` at the root), never longer than a bit over the ABI limit
-/// (the final name is cut by [`NameSet::unique`]).
+/// `prefix.segment` (or `segment` at the root), cut to [`MAX_NAME_BYTES`] + 1 bytes: one
+/// byte over the ABI limit marks a name that was cut (the final name is cut again by
+/// [`NameSet::unique`]). Bounded whatever the segment: a 1 MiB dict key above a million
+/// values must not be copied into each value's name.
 pub fn join(prefix: &str, segment: &str) -> String {
     if prefix.len() > MAX_NAME_BYTES {
         return prefix.to_string();
     }
-    if prefix.is_empty() {
-        segment.to_string()
-    } else {
-        format!("{prefix}.{segment}")
+    let mut out = String::with_capacity((prefix.len() + 1 + segment.len()).min(MAX_NAME_BYTES + 1));
+    out.push_str(prefix);
+    if !prefix.is_empty() {
+        out.push('.');
     }
+    out.push_str(cut(segment, MAX_NAME_BYTES + 1 - out.len()));
+    out
 }
 
 /// `s` cut to at most `max` bytes at a character boundary.

@@ -273,6 +273,42 @@ pub fn decode_raw_unicode_escape(line: &[u8]) -> Result<String, LoadError> {
     Ok(out)
 }
 
+/// Largest magnitude, in bytes, rendered in decimal by [`big_to_text`] (about 600 digits).
+/// Decimal conversion is quadratic in the size; larger integers are rendered in hex.
+pub const MAX_DECIMAL_BIGINT_BYTES: usize = 256;
+
+/// Most hex digits [`big_to_text`] writes (the metadata value limit).
+const MAX_HEX_DIGITS: usize = 4096;
+
+/// A big integer as text for metadata and names: decimal as Python prints it, or for a
+/// magnitude over [`MAX_DECIMAL_BIGINT_BYTES`] hex as Python's `hex()` prints it, its
+/// leading digits only past 4096 of them. Linear in the size, and bounded output.
+pub fn big_to_text(b: &BigInt) -> String {
+    if b.magnitude.len() <= MAX_DECIMAL_BIGINT_BYTES {
+        return big_to_decimal(b);
+    }
+    let mut s = String::with_capacity(MAX_HEX_DIGITS + 32);
+    if b.negative {
+        s.push('-');
+    }
+    s.push_str("0x");
+    let mut digits = b
+        .magnitude
+        .iter()
+        .rev()
+        .flat_map(|byte| [byte >> 4, byte & 0xf]);
+    // The magnitude has no trailing (most significant) zero bytes, so at most one
+    // leading zero nibble.
+    let first = digits.next().filter(|&d| d != 0);
+    for d in first.into_iter().chain(digits).take(MAX_HEX_DIGITS) {
+        s.push(char::from_digit(u32::from(d), 16).unwrap_or('?'));
+    }
+    if b.magnitude.len() * 2 > MAX_HEX_DIGITS {
+        s.push_str(&format!("… ({} bytes)", b.magnitude.len()));
+    }
+    s
+}
+
 /// Decimal rendering of a big integer (for metadata).
 pub fn big_to_decimal(b: &BigInt) -> String {
     // Repeated division by 10^9 of a little-endian byte magnitude.

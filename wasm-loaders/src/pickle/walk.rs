@@ -13,7 +13,7 @@ use super::names::{self, NameSet, float_repr, join, sanitize_segment};
 use super::numpy::{self, ArrayData, ArraySpec, NpKind, known_of};
 use super::persist::{Persistent, Resolver, StorageRef, Stream, output_storage};
 use super::policy::{Known, TorchDtype};
-use super::text::big_to_decimal;
+use super::text::big_to_text;
 use super::torch::{self, TensorEnv, View};
 use super::value::{Arena, Blob, BytesKind, Node, NodeId, Object};
 use crate::host::Host;
@@ -55,6 +55,9 @@ pub struct Walker<'w> {
     dropped_warnings: usize,
     dropped_metadata: usize,
     tolerated: BTreeSet<String>,
+    /// Text of each big integer rendered so far (one memoized integer referenced many
+    /// times is rendered once).
+    big_text: BTreeMap<NodeId, std::rc::Rc<str>>,
 }
 
 /// One child of a container: its name segment (`None` = same name as the parent) and node.
@@ -68,12 +71,15 @@ struct Frame {
 }
 
 /// Dict-key identity, following Python's equality closely enough (`1 == 1.0 == True`).
+/// Borrows from the arena: a key repeated through the memo is never copied per use (a
+/// dict setting one long memoized key a million times would otherwise copy it each time).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum KeyId {
+enum KeyId<'a> {
     Num(i128),
     Float(u64),
-    Big(String),
-    Str(String),
+    /// Sign and little-endian magnitude without trailing zeros (one encoding per value).
+    Big(bool, &'a [u8]),
+    Str(&'a str),
     None,
     Unique(usize),
 }
@@ -104,6 +110,7 @@ impl<'w> Walker<'w> {
             dropped_warnings: 0,
             dropped_metadata: 0,
             tolerated: BTreeSet::new(),
+            big_text: BTreeMap::new(),
         }
     }
 
@@ -141,20 +148,30 @@ impl<'w> Walker<'w> {
         }
     }
 
-    fn meta(&mut self, path: &str, value: String) {
-        if self.out.metadata.len() >= MAX_METADATA_ENTRIES {
+    /// Whether the metadata is full (values past it are counted, not rendered: a value
+    /// referenced a million times through the memo must not be copied a million times).
+    fn meta_full(&mut self) -> bool {
+        let full = self.out.metadata.len() >= MAX_METADATA_ENTRIES;
+        if full {
             self.dropped_metadata += 1;
+        }
+        full
+    }
+
+    /// Record a metadata value, cut to [`MAX_METADATA_VALUE`] bytes before it is copied.
+    fn meta(&mut self, path: &str, value: &str) {
+        if self.meta_full() {
             return;
         }
         let name = self.meta_names.unique(path, "value");
         let value = if value.len() > MAX_METADATA_VALUE {
-            let mut end = MAX_METADATA_VALUE;
-            while !value.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}… ({} bytes)", &value[..end], value.len())
+            format!(
+                "{}… ({} bytes)",
+                names::cut(value, MAX_METADATA_VALUE),
+                value.len()
+            )
         } else {
-            value
+            value.to_string()
         };
         self.out.metadata.insert(name, value);
     }
@@ -257,15 +274,24 @@ impl<'w> Walker<'w> {
             self.visited.insert(id, path.to_string());
         }
         match node {
-            Node::None => self.meta(path, "None".into()),
-            Node::Bool(b) => self.meta(path, if *b { "True" } else { "False" }.into()),
-            Node::Int(v) => self.meta(path, v.to_string()),
-            Node::BigInt(b) => self.meta(path, big_to_decimal(b)),
-            Node::Float(v) => self.meta(path, float_repr(*v)),
-            Node::Str(s) => self.meta(path, s.to_string()),
+            Node::None => self.meta(path, "None"),
+            Node::Bool(b) => self.meta(path, if *b { "True" } else { "False" }),
+            Node::Int(v) => self.meta(path, &v.to_string()),
+            Node::BigInt(b) => {
+                if !self.meta_full() {
+                    let text = self
+                        .big_text
+                        .entry(id)
+                        .or_insert_with(|| big_to_text(b).into())
+                        .clone();
+                    self.meta(path, &text);
+                }
+            }
+            Node::Float(v) => self.meta(path, &float_repr(*v)),
+            Node::Str(s) => self.meta(path, s),
             Node::Bytes(BytesKind::Str2, blob) => {
                 if let Some(s) = blob.bytes().and_then(|b| std::str::from_utf8(b).ok()) {
-                    self.meta(path, s.to_string());
+                    self.meta(path, s);
                 }
             }
             Node::Bytes(..) => {}
@@ -275,7 +301,7 @@ impl<'w> Walker<'w> {
             Node::Dict(pairs) => return Ok(Some(self.dict_children(pairs))),
             Node::Global(g) => {
                 if let Some(g) = self.globals.get(*g) {
-                    self.meta(path, g.full_name());
+                    self.meta(path, &g.full_name());
                 }
             }
             Node::PersId(pid) => {
@@ -297,17 +323,18 @@ impl<'w> Walker<'w> {
         Ok(None)
     }
 
-    fn key_id(&self, k: NodeId, index: usize) -> KeyId {
-        match self.arena.get(k) {
+    fn key_id(&self, k: NodeId, index: usize) -> KeyId<'w> {
+        let arena: &'w Arena = self.arena;
+        match arena.get(k) {
             Node::Int(v) => KeyId::Num(i128::from(*v)),
             Node::Bool(b) => KeyId::Num(i128::from(*b)),
             Node::Float(f) if f.fract() == 0.0 && f.abs() < 1e30 => KeyId::Num(*f as i128),
             Node::Float(f) => KeyId::Float(f.to_bits()),
-            Node::BigInt(b) => KeyId::Big(big_to_decimal(b)),
-            Node::Str(s) => KeyId::Str(s.to_string()),
+            Node::BigInt(b) => KeyId::Big(b.negative, &b.magnitude),
+            Node::Str(s) => KeyId::Str(s),
             Node::Bytes(BytesKind::Str2, blob) => {
                 match blob.bytes().and_then(|b| std::str::from_utf8(b).ok()) {
-                    Some(s) => KeyId::Str(s.to_string()),
+                    Some(s) => KeyId::Str(s),
                     None => KeyId::Unique(index),
                 }
             }
@@ -321,7 +348,7 @@ impl<'w> Walker<'w> {
             Node::Int(v) => v.to_string(),
             Node::Bool(b) => if *b { "True" } else { "False" }.to_string(),
             Node::Float(f) => float_repr(*f),
-            Node::BigInt(b) => big_to_decimal(b),
+            Node::BigInt(b) => big_to_text(b),
             Node::None => "None".to_string(),
             _ => match self.arena.as_str(k) {
                 Some(s) => s.to_string(),
@@ -333,21 +360,34 @@ impl<'w> Walker<'w> {
 
     /// Dict items in Python's semantics: a repeated key keeps its first position and its
     /// last value.
+    ///
+    /// A key node seen before (a memo reference) is the same key without comparing
+    /// contents: comparing one memoized 1 MiB key with itself a million times would take
+    /// the time limit (the guest's `memcmp` has no shortcut for equal pointers).
     fn dict_children(&self, pairs: &[(NodeId, NodeId)]) -> Vec<Child> {
         let mut order: Vec<(NodeId, NodeId, usize)> = Vec::new();
         let mut pos: BTreeMap<KeyId, usize> = BTreeMap::new();
+        let mut by_node: BTreeMap<NodeId, usize> = BTreeMap::new();
         for (i, &(k, v)) in pairs.iter().enumerate() {
-            let id = self.key_id(k, i);
-            match pos.get(&id) {
-                Some(&p) => {
+            let found = match by_node.get(&k) {
+                Some(&p) => Some(p),
+                None => {
+                    let id = self.key_id(k, i);
+                    let p = pos.get(&id).copied();
+                    if p.is_none() {
+                        pos.insert(id, order.len());
+                    }
+                    by_node.insert(k, p.unwrap_or(order.len()));
+                    p
+                }
+            };
+            match found {
+                Some(p) => {
                     if let Some(slot) = order.get_mut(p) {
                         slot.1 = v;
                     }
                 }
-                None => {
-                    pos.insert(id, order.len());
-                    order.push((k, v, i));
-                }
+                None => order.push((k, v, i)),
             }
         }
         order
@@ -550,16 +590,16 @@ impl<'w> Walker<'w> {
                         _ => None,
                     })
                     .collect();
-                self.meta(path, parts.join(":"));
+                self.meta(path, &parts.join(":"));
             }
             Known::NumpyScalar => {
                 if let Some(text) = numpy::scalar_text(arena, globals, id_of_self) {
-                    self.meta(path, text);
+                    self.meta(path, &text);
                 }
             }
             Known::NumpyDtype => {
                 if let Ok(d) = numpy::dtype_of(arena, globals, id_of_self) {
-                    self.meta(path, d.descr);
+                    self.meta(path, &d.descr);
                 }
             }
             Known::ComplexType => {
@@ -572,7 +612,7 @@ impl<'w> Walker<'w> {
                         _ => "?".into(),
                     })
                     .collect();
-                self.meta(path, format!("complex({})", parts.join(", ")));
+                self.meta(path, &format!("complex({})", parts.join(", ")));
             }
             Known::CodecsEncode | Known::BytesType | Known::ByteArrayType => {}
             other => {
