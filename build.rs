@@ -5,6 +5,8 @@
 //! lock) and a clean environment (host RUSTFLAGS and friends break the wasm link). Set
 //! `MODELSEAL_GUEST_WASM=/path/to/module.wasm` to embed a prebuilt module instead.
 
+#![forbid(unsafe_code)]
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -10,6 +10,8 @@ pub mod bundle;
 pub mod canonical;
 pub mod digest;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hex;
 pub mod import;
 pub mod keys;

@@ -15,6 +15,7 @@ pub mod zip;
 
 pub use collect::{CollectError, CollectOptions, InputFile};
 pub use sign::{SignError, SignOptions, SignSummary, add_signature, sign};
+pub(crate) use verify::{AnySignature, read_unverified_open, verify_open};
 pub use verify::{
     MemberReader, Problem, TrustPolicy, TrustedKeys, UnverifiedBundle, VerifiedBundle,
     VerifiedTree, VerifyError, VerifyOptions, read_unverified, verify, verify_detached,

@@ -294,12 +294,23 @@ pub fn verify(
     policy: &dyn TrustPolicy,
     options: &VerifyOptions,
 ) -> Result<VerifiedBundle, VerifyError> {
+    verify_open(path, open_file(path)?, policy, options)
+}
+
+/// [`verify`] on a file already open (`path` names it in errors and in the result). The
+/// fuzz targets pass an in-memory file here (`crate::fuzzing`).
+pub(crate) fn verify_open(
+    path: &Path,
+    file: Arc<File>,
+    policy: &dyn TrustPolicy,
+    options: &VerifyOptions,
+) -> Result<VerifiedBundle, VerifyError> {
     let Container {
         file,
         entries,
         manifest_bytes,
         signature_bytes,
-    } = open_container(path, options.zip_limits)?;
+    } = container(path, file, options.zip_limits)?;
     let n = entries.len();
 
     let Trusted {
@@ -631,9 +642,8 @@ struct Container {
     signature_bytes: Vec<u8>,
 }
 
-/// Open `path`, check the container structure and read the metadata members, which sit
-/// last in a fixed order.
-fn open_container(path: &Path, limits: ZipLimits) -> Result<Container, VerifyError> {
+/// Open the regular file at `path`.
+fn open_file(path: &Path) -> Result<Arc<File>, VerifyError> {
     let io = |source| VerifyError::Io {
         path: path.to_path_buf(),
         source,
@@ -642,6 +652,16 @@ fn open_container(path: &Path, limits: ZipLimits) -> Result<Container, VerifyErr
     if !file.metadata().map_err(io)?.is_file() {
         return Err(io(io::Error::other("not a regular file")));
     }
+    Ok(file)
+}
+
+/// Check the container structure of `file` (named `path` in errors) and read the metadata
+/// members, which sit last in a fixed order.
+fn container(path: &Path, file: Arc<File>, limits: ZipLimits) -> Result<Container, VerifyError> {
+    let io = |source| VerifyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let entries = zip::read_index(file.as_ref(), limits).map_err(|e| match e {
         ZipError::Io(source) => io(source),
         other => reject(other),
@@ -992,7 +1012,15 @@ pub struct UnverifiedBundle {
 /// Read a bundle's manifest and signature key ids without verifying anything beyond the
 /// container structure and the manifest's syntax.
 pub fn read_unverified(path: &Path) -> Result<UnverifiedBundle, VerifyError> {
-    let c = open_container(path, ZipLimits::default())?;
+    read_unverified_open(path, open_file(path)?)
+}
+
+/// [`read_unverified`] on a file already open (`path` names it in errors).
+pub(crate) fn read_unverified_open(
+    path: &Path,
+    file: Arc<File>,
+) -> Result<UnverifiedBundle, VerifyError> {
+    let c = container(path, file, ZipLimits::default())?;
     let manifest = Manifest::parse(&c.manifest_bytes).map_err(reject)?;
     let envelope = SignatureEnvelope::parse(&c.signature_bytes).map_err(reject)?;
     Ok(UnverifiedBundle {

@@ -61,6 +61,24 @@ pub fn write_tensor<W: TensorSink>(
     write_tensor_with(t, file, out, THRESHOLDS)
 }
 
+/// [`write_tensor`] with other block sizes than the defaults (the fuzz targets use tiny ones
+/// so that every strided path is reached with small inputs).
+pub(crate) fn write_tensor_with_blocks<W: TensorSink>(
+    t: &ValidatedTensor,
+    file: &File,
+    out: &mut W,
+    span_in_memory: u64,
+    tile_bytes: u64,
+    segment_bytes: u64,
+) -> io::Result<()> {
+    let limits = Thresholds {
+        span_in_memory,
+        tile_bytes,
+        segment_bytes,
+    };
+    write_tensor_with(t, file, out, limits)
+}
+
 fn write_tensor_with<W: TensorSink>(
     t: &ValidatedTensor,
     file: &File,

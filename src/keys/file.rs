@@ -257,7 +257,17 @@ pub fn load_secret_key_with(
         });
     }
     let bytes = Zeroizing::new(read_limited(path)?);
-    let value = canonical::parse_value_lenient_format(&bytes, "key file", MAX_KEY_FILE).ok();
+    secret_key_from_bytes_with(&bytes, path, source)
+}
+
+/// Parse secret key file contents, plain or encrypted (`path` names the file in errors;
+/// the fuzz targets call this directly).
+pub(crate) fn secret_key_from_bytes_with(
+    bytes: &[u8],
+    path: &Path,
+    source: &dyn PassphraseSource,
+) -> Result<SecretKey, KeyError> {
+    let value = canonical::parse_value_lenient_format(bytes, "key file", MAX_KEY_FILE).ok();
     match value {
         Some(v) if super::encrypted::is_encrypted(&v) => {
             let passphrase = source
@@ -268,7 +278,7 @@ pub fn load_secret_key_with(
                 })?;
             super::encrypted::decrypt(v, path, &passphrase)
         }
-        _ => SecretKey::from_file_bytes(&bytes, path),
+        _ => SecretKey::from_file_bytes(bytes, path),
     }
 }
 

@@ -12,6 +12,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 pub use encrypted::{ENCRYPTED_SECRET_KEY_TYPE, KdfParams};
+pub(crate) use file::secret_key_from_bytes_with;
 pub use file::{
     KeyError, PUBLIC_KEY_TYPE, SECRET_KEY_TYPE, is_encrypted_key_file, load_public_key,
     load_secret_key, load_secret_key_with, replace_secret_key_file, write_key_pair,

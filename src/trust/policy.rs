@@ -54,6 +54,15 @@ impl TrustRootPolicy {
         }
     }
 
+    /// The policy of a trust root taken as verified (only `crate::fuzzing` does this).
+    pub(crate) fn from_root(root: TrustRoot, now: SystemTime, requirement: Requirement) -> Self {
+        TrustRootPolicy {
+            root,
+            now,
+            requirement,
+        }
+    }
+
     /// How `key`'s signature on a bundle called `name`, claiming creation at `created`,
     /// is judged now.
     pub fn standing(&self, key: &SigningKey, name: &str, created: Option<SystemTime>) -> Standing {

@@ -4,6 +4,10 @@
 use crate::host::Host;
 use crate::result::{ErrorKind, LoadError, Options, Outcome};
 
+// Safety: these are the host functions of `docs/sandbox-abi.md` (module `modelseal`), with
+// exactly the signatures `src/sandbox/abi.rs` defines; wasmtime refuses to instantiate the
+// module if any import is missing or typed differently. Every call passes only integers;
+// pointers are offsets into this module's own linear memory, which the host bounds-checks.
 #[link(wasm_import_module = "modelseal")]
 unsafe extern "C" {
     fn source_len(source: i32) -> i64;
@@ -101,6 +105,7 @@ fn install_panic_hook() {
 
 /// Allocate `len` bytes for the host (the options JSON). Leaked on purpose: one call per
 /// instance, and the instance is dropped after one load.
+// Safety (`no_mangle`): the symbol is the export named in the ABI and clashes with no other.
 #[unsafe(no_mangle)]
 pub extern "C" fn ms_alloc(len: i32) -> i32 {
     let Ok(len) = usize::try_from(len) else {
@@ -112,21 +117,38 @@ pub extern "C" fn ms_alloc(len: i32) -> i32 {
 
 /// Run the loader on source 0 with the options JSON at `ptr..ptr+len`; returns
 /// `(result_ptr << 32) | result_len`.
+// Safety (`no_mangle`): the symbol is the export named in the ABI and clashes with no other.
 #[unsafe(no_mangle)]
 pub extern "C" fn ms_load(ptr: i32, len: i32) -> i64 {
     install_panic_hook();
-    // Safety: the host wrote `len` bytes at `ptr`, a block returned by `ms_alloc`.
-    let raw = unsafe { std::slice::from_raw_parts(ptr as usize as *const u8, len as usize) };
-    let outcome = match serde_json::from_slice::<Options>(raw) {
-        Ok(options) => match crate::load(&mut WasmHost, &options) {
-            Ok(result) => Outcome::Loaded(result),
-            Err(error) => Outcome::Failed { error },
+    let outcome = match options_bytes(ptr, len).map(serde_json::from_slice::<Options>) {
+        None => Outcome::Failed {
+            error: LoadError::malformed("bad options pointer from host"),
         },
-        Err(e) => Outcome::Failed {
-            error: LoadError::malformed(format!("bad options from host: {e}")),
+        Some(parsed) => match parsed {
+            Ok(options) => match crate::load(&mut WasmHost, &options) {
+                Ok(result) => Outcome::Loaded(result),
+                Err(error) => Outcome::Failed { error },
+            },
+            Err(e) => Outcome::Failed {
+                error: LoadError::malformed(format!("bad options from host: {e}")),
+            },
         },
     };
     let json = serde_json::to_vec(&outcome).unwrap_or_else(|_| b"{}".to_vec());
     let json = Box::leak(json.into_boxed_slice());
     ((json.as_ptr() as usize as i64) << 32) | json.len() as i64
+}
+
+/// The options bytes the host wrote at `ptr..ptr+len` (a block from [`ms_alloc`]), or `None`
+/// for a null pointer or a negative length.
+fn options_bytes(ptr: i32, len: i32) -> Option<&'static [u8]> {
+    let len = usize::try_from(len).ok()?;
+    if ptr == 0 {
+        return None;
+    }
+    // Safety: the host wrote `len` bytes at `ptr`, inside the block `ms_alloc(len)` leaked
+    // for it (never freed, never written by the guest), so the slice is valid, initialised
+    // and unaliased for the rest of the instance's life.
+    Some(unsafe { std::slice::from_raw_parts(ptr as usize as *const u8, len) })
 }
