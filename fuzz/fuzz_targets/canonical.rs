@@ -15,6 +15,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(v) = lenient {
         // Canonical re-encoding of anything the lenient reader accepts is accepted strictly.
         let bytes = canonical::to_vec(&v).expect("re-encodes");
-        assert_eq!(canonical::parse_value(&bytes, "fuzz", usize::MAX).ok(), Some(v));
+        assert_eq!(
+            canonical::parse_value(&bytes, "fuzz", usize::MAX).ok(),
+            Some(v)
+        );
     }
 });

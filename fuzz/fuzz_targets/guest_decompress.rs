@@ -4,7 +4,8 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use modelseal_loaders::decompress::{Codec, DataFormat, Inflater, decompress, sniff};
+use miniz_oxide::DataFormat;
+use modelseal_loaders::decompress::{Codec, Inflater, decompress, sniff};
 
 /// Most bytes a stream may produce here.
 const LIMIT: u64 = 8 << 20;
@@ -27,7 +28,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let codec = CODECS[usize::from(selector) % CODECS.len()];
     let once = decompress(stream, codec, LIMIT);
     if let Ok(out) = &once {
-        assert!(out.len() as u64 <= LIMIT, "{} produced {} bytes", codec.name(), out.len());
+        assert!(
+            out.len() as u64 <= LIMIT,
+            "{} produced {} bytes",
+            codec.name(),
+            out.len()
+        );
     }
     // The streaming inflater, fed in small pieces, must reach the same verdict.
     let format = match codec {

@@ -102,7 +102,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assemble::write_tensor(t, file, &mut got).expect("assembles");
         assert!(got == want, "{}: gathered bytes differ", t.name());
         let small = fuzzing::assemble_small_blocks(t, file).expect("assembles");
-        assert!(small == want, "{}: gathered bytes differ (small blocks)", t.name());
+        assert!(
+            small == want,
+            "{}: gathered bytes differ (small blocks)",
+            t.name()
+        );
         expected.insert(t.name().to_string(), want);
     }
     // The safetensors file, as the pipeline writes it.
@@ -134,6 +138,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     assert_eq!(stored.tensors.len(), model.tensors.len());
     for s in &stored.tensors {
         let bytes = &file[s.start as usize..s.end as usize];
-        assert!(expected.get(&s.name).map(Vec::as_slice) == Some(bytes), "{}", s.name);
+        assert!(
+            expected.get(&s.name).map(Vec::as_slice) == Some(bytes),
+            "{}",
+            s.name
+        );
     }
 });

@@ -9,7 +9,10 @@ use modelseal::keys::{PublicKey, SecretKey};
 
 fn check_secret(k: &SecretKey) {
     let sig = k.sign(b"fuzz");
-    assert!(k.public().verify(b"fuzz", &sig), "secret and public key disagree");
+    assert!(
+        k.public().verify(b"fuzz", &sig),
+        "secret and public key disagree"
+    );
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -60,7 +60,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let signer = modelseal_fuzz::keys::signer();
     let mut entries = Vec::new();
     let mut prev = log::GENESIS;
-    for (i, part) in modelseal_fuzz::split_documents(body, 16).into_iter().enumerate() {
+    for (i, part) in modelseal_fuzz::split_documents(body, 16)
+        .into_iter()
+        .enumerate()
+    {
         let bytes = if resigning {
             let Ok(mut b) = serde_json::from_slice::<EntryBody>(part) else {
                 return;

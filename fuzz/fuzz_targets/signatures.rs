@@ -10,7 +10,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(envelope) = SignatureEnvelope::parse(data) else {
         return;
     };
-    assert_eq!(envelope.to_bytes(), data, "accepted a non-canonical envelope");
+    assert_eq!(
+        envelope.to_bytes(),
+        data,
+        "accepted a non-canonical envelope"
+    );
     let key = modelseal_fuzz::keys::signer_public();
     let check = signing::check(
         &envelope.signatures,

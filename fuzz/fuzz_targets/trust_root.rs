@@ -65,7 +65,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             resign(part)
         } else {
             SignedTrustRoot::parse(part, "fuzz").ok().inspect(|d| {
-                assert_eq!(d.to_file_bytes(), part, "accepted a non-canonical trust root");
+                assert_eq!(
+                    d.to_file_bytes(),
+                    part,
+                    "accepted a non-canonical trust root"
+                );
             })
         };
         match doc {
@@ -101,7 +105,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let policy = fuzzing::trust_root_policy(root.clone(), now(), requirement);
             if let Ok(signers) = policy.accept(&manifest(name), &check) {
                 assert!(!signers.is_empty(), "accepted with no signer counting");
-                assert!(signers.iter().all(|s| chosen.contains(s)), "a signer that did not sign counts");
+                assert!(
+                    signers.iter().all(|s| chosen.contains(s)),
+                    "a signer that did not sign counts"
+                );
             }
             for id in &ids {
                 let _ = policy.accept_registry_signer(*id, name, now());

@@ -103,7 +103,10 @@ pub fn run_guest(format: &str, data: &[u8]) {
 }
 
 fn check_error(error: &LoadError) {
-    assert!(!error.message.is_empty(), "error without a message: {error:?}");
+    assert!(
+        !error.message.is_empty(),
+        "error without a message: {error:?}"
+    );
 }
 
 /// The guest's answer, as JSON, through the host's parser and validator.
@@ -117,7 +120,12 @@ fn check_with_host(outcome: &Outcome, host: &SliceHost, options: &Options) {
     let lengths = SourceLengths {
         input: host.sources.first().map_or(0, |s| s.len() as u64),
         output: host.output.len() as u64,
-        external: host.sources.iter().skip(1).map(|s| s.len() as u64).collect(),
+        external: host
+            .sources
+            .iter()
+            .skip(1)
+            .map(|s| s.len() as u64)
+            .collect(),
     };
     let limits = ValidationLimits {
         max_tensors: options.limits.max_tensors,

@@ -560,7 +560,7 @@ pub fn verify_detached(
     options: &VerifyOptions,
     collect: &super::CollectOptions,
 ) -> Result<VerifiedTree, VerifyError> {
-    let c = open_container(bundle, options.zip_limits)?;
+    let c = container(bundle, open_file(bundle)?, options.zip_limits)?;
     if c.entries.len() != 2 {
         return Err(reject(Problem::NotDetached));
     }

@@ -132,3 +132,26 @@ fn regression_guest_pickle_metadata_over_host_budget() {
         r.warnings
     );
 }
+
+/// Fuzzing (`guest_gguf`): a tensor with a zero dimension and two of 2^40 has 0 elements
+/// and 0 bytes, so the guest accepted it, but its shape's partial products overflow u64 and
+/// the host refused the guest's answer ("element count overflows"). The guest now refuses
+/// such shapes itself (the product with zeros counted as 1 must fit in u64).
+#[test]
+fn regression_guest_gguf_zero_dim_overflow() {
+    let mut f = b"GGUF".to_vec();
+    f.extend_from_slice(&3u32.to_le_bytes()); // version
+    f.extend_from_slice(&1u64.to_le_bytes()); // tensors
+    f.extend_from_slice(&0u64.to_le_bytes()); // metadata entries
+    f.extend_from_slice(&1u64.to_le_bytes()); // name length
+    f.push(b't');
+    f.extend_from_slice(&3u32.to_le_bytes()); // n_dims
+    for d in [0u64, 1 << 40, 1 << 40] {
+        f.extend_from_slice(&d.to_le_bytes());
+    }
+    f.extend_from_slice(&0u32.to_le_bytes()); // F32
+    f.extend_from_slice(&0u64.to_le_bytes()); // offset
+    f.resize(f.len().next_multiple_of(32), 0);
+    let err = timed(f).0.expect_err("refused");
+    assert!(err.message.contains("overflows"), "{}", err.message);
+}

@@ -238,6 +238,12 @@ fn byte_size(name: &str, ne: &[u64], ty: &GgmlType) -> Result<u64, LoadError> {
             ty.name, ty.block
         )));
     }
+    // The element count must fit in u64 even when a dimension is 0 (ggml computes it as an
+    // int64 product, and the host checks every partial product of the shape in any order):
+    // the product with zeros counted as 1 bounds all of them.
+    ne.iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d.max(1)))
+        .ok_or_else(overflow)?;
     let row = (first / ty.block)
         .checked_mul(ty.size)
         .ok_or_else(overflow)?;
