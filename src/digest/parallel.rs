@@ -18,8 +18,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Sha256Digest, chunk_count, file_digest};
 
-/// Bytes read per positioned read.
-const BLOCK: usize = 1 << 20;
+/// Bytes read per positioned read. Small enough that the buffer stays in the core's L2
+/// cache between the kernel's copy into it and the SHA-256/CRC-32 passes over it: with
+/// 1 MiB blocks the copy took 41 % of a single-thread verify (2.7 s for 2 GB); with 64–256
+/// KiB it takes under 20 % (1.8 s), and two threads reach 80 % of openssl's all-core rate.
+const BLOCK: usize = 128 << 10;
 
 /// Where a task's bytes come from.
 #[derive(Debug, Clone)]
