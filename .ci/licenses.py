@@ -51,19 +51,18 @@ def satisfied(expression, allowed):
             name = f"{name} WITH {take()}"
         return name in allowed
 
-    def both():
-        value = atom()
-        while peek() == "AND":
+    def chain(operator, operand, combine):
+        value = operand()
+        while peek() == operator:
             take()
-            value = atom() and value
+            value = combine(operand(), value)
         return value
 
+    def both():
+        return chain("AND", atom, lambda a, b: a and b)
+
     def either():
-        value = both()
-        while peek() == "OR":
-            take()
-            value = both() or value
-        return value
+        return chain("OR", both, lambda a, b: a or b)
 
     try:
         value = either()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// called.
 #[derive(Debug)]
 pub struct TempOutput {
-    file: Option<tempfile::NamedTempFile>,
+    file: tempfile::NamedTempFile,
     dest: PathBuf,
 }
 
@@ -27,30 +27,24 @@ impl TempOutput {
             .suffix(".tmp")
             .tempfile_in(dir)?;
         Ok(TempOutput {
-            file: Some(file),
+            file,
             dest: dest.to_path_buf(),
         })
     }
 
     /// The open temporary file.
     pub fn file(&self) -> &File {
-        // `file` is only taken by `persist`, which consumes `self`.
-        self.file
-            .as_ref()
-            .map(|f| f.as_file())
-            .expect("present until persisted")
+        self.file.as_file()
     }
 
     /// Flush to disk, set `mode` and rename over the destination.
-    pub fn persist(mut self, mode: u32) -> io::Result<()> {
-        let Some(file) = self.file.take() else {
-            return Err(io::Error::other("temporary output already persisted"));
-        };
+    pub fn persist(self, mode: u32) -> io::Result<()> {
+        let TempOutput { file, dest } = self;
         file.as_file()
             .set_permissions(fs::Permissions::from_mode(mode))?;
         file.as_file().sync_all()?;
-        file.persist(&self.dest).map_err(|e| e.error)?;
-        sync_dir(parent_dir(&self.dest));
+        file.persist(&dest).map_err(|e| e.error)?;
+        sync_dir(parent_dir(&dest));
         Ok(())
     }
 }
